@@ -1,0 +1,26 @@
+# Quick start:  make demo   (set up, classify the bundled samples with the default model)
+#               make test   (set up, run the tests)
+VENV ?= .venv
+PYTHON ?= python3
+# This machine's PyTorch is a local CPU build of 2.13.0; elsewhere override, e.g. TORCH_SPEC=torch
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: setup
+	$(BIN)/tumorclassifier demo --out demo_output
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,207 @@
+"""Model bundles: a folder (or a .zip of it) holding `model.safetensors` and `metadata.json`.
+
+The metadata says everything needed to use the weights correctly: class codes and names, the
+input shape, the whole preprocessing and network configuration, the atlas the model was trained
+against (by hash), the training record, software versions and the weights' sha256. Loading
+checks all of that, runs a small fake input through the network, and never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from .atlas import load_atlas
+from .classes import CLASS_CODES, DISPLAY_NAMES
+from .configuration import from_dict, to_dict
+from .errors import InputError
+from .network import NetworkConfig, TumorClassifierNet
+from .preprocessing import PreprocessingConfig
+from .resources import default_model_dir
+
+FORMAT = "tumorclassifier-model"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "metadata.json"
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    low_confidence_threshold: float = 0.5  # below this top probability, warn the user
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    name: str
+    class_codes: tuple[str, ...] = CLASS_CODES
+    display_names: dict = field(default_factory=lambda: dict(DISPLAY_NAMES))
+    preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    atlas_sha256: str = ""
+    description: str = ""
+    training: dict = field(default_factory=dict)  # free-form record: data, protocol, metrics
+    software: dict = field(default_factory=dict)
+    weights_sha256: str = ""
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if len(self.class_codes) != self.network.num_classes:
+            raise ValueError(f"{len(self.class_codes)} class codes for a network with "
+                             f"{self.network.num_classes} outputs")
+        missing = [code for code in self.class_codes if code not in self.display_names]
+        if missing:
+            raise ValueError(f"display_names lacks {', '.join(missing)}")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        """(C, K, J, I) of one network input."""
+        i, j, k = self.preprocessing.input_shape
+        return (self.network.in_channels, k, j, i)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelBundle:
+    network: TumorClassifierNet  # in eval mode, on the CPU
+    metadata: ModelMetadata
+    path: Path | None = None
+
+
+def software_versions() -> dict:
+    import monai
+    import numpy
+    import SimpleITK
+
+    from . import __version__
+    return {"tumorclassifier": __version__, "torch": torch.__version__,
+            "monai": monai.__version__, "simpleitk": SimpleITK.Version.VersionString(),
+            "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def save_bundle(network: TumorClassifierNet, metadata: ModelMetadata, path: str | os.PathLike,
+                archive: bool | None = None) -> Path:
+    """Write a bundle folder, or a .zip archive when `path` ends in .zip (or `archive`).
+    Written under a temporary name and renamed, so an existing bundle is never half replaced."""
+    path = Path(path)
+    archive = path.suffix.lower() == ".zip" if archive is None else archive
+    weights = save_safetensors({k: v.detach().cpu().contiguous()
+                                for k, v in network.state_dict().items()})
+    metadata_dict = to_dict(metadata)
+    metadata_dict.update(weights_sha256=hashlib.sha256(weights).hexdigest(),
+                         atlas_sha256=metadata.atlas_sha256 or load_atlas().identity,
+                         software=metadata.software or software_versions())
+    text = json.dumps(metadata_dict, indent=2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        if archive:
+            staged = staging / path.name
+            with zipfile.ZipFile(staged, "w", zipfile.ZIP_STORED) as bundle_zip:
+                bundle_zip.writestr(METADATA_FILE, text)
+                bundle_zip.writestr(WEIGHTS_FILE, weights)
+        else:
+            staged = staging / "bundle"
+            staged.mkdir()
+            (staged / METADATA_FILE).write_text(text)
+            (staged / WEIGHTS_FILE).write_bytes(weights)
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(staged, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def load_bundle(path: str | os.PathLike | None = None) -> ModelBundle:
+    """Load and verify a bundle; `None` loads the bundled default model. InputError on any
+    problem, naming the bundle."""
+    if path is None:
+        path = default_model_dir()
+        if not (path / METADATA_FILE).is_file():
+            raise InputError(f"no default model is installed ({path / METADATA_FILE} is "
+                             "missing); pass a model bundle with --model, or train one with "
+                             "'tumorclassifier train'")
+    path = Path(path)
+    metadata_text, weights = _read_bundle_files(path)
+    try:
+        raw = json.loads(metadata_text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: {METADATA_FILE} is not valid JSON ({error})") from None
+    metadata = _parse_metadata(raw, path)
+    if hashlib.sha256(weights).hexdigest() != metadata.weights_sha256:
+        raise InputError(f"{path}: the weights do not match the sha256 in {METADATA_FILE}; "
+                         "the file was changed or damaged")
+    if metadata.atlas_sha256 != load_atlas().identity:
+        raise InputError(f"{path}: the model was trained against a different atlas "
+                         f"(sha256 {metadata.atlas_sha256[:12]}...) than the one installed")
+    network = TumorClassifierNet(metadata.network)
+    try:
+        state = load_safetensors(weights)
+        network.load_state_dict(state, strict=True)
+    except Exception as error:  # safetensors raises its own error types
+        raise InputError(f"{path}: weights do not fit the network configuration "
+                         f"({str(error).splitlines()[0]})") from None
+    network.eval()
+    _smoke_test(network, metadata, path)
+    return ModelBundle(network, metadata, path)
+
+
+def _read_bundle_files(path: Path) -> tuple[str, bytes]:
+    if not path.exists():
+        raise InputError(f"{path}: no such model bundle")
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise InputError(f"{path}: is a pickle-based PyTorch file; models are only loaded from "
+                         "safetensors bundles, because unpickling can run arbitrary code")
+    if path.is_dir():
+        metadata_file, weights_file = path / METADATA_FILE, path / WEIGHTS_FILE
+        for file in (metadata_file, weights_file):
+            if not file.is_file():
+                raise InputError(f"{path}: not a model bundle ({file.name} is missing)")
+        return metadata_file.read_text(encoding="utf-8"), weights_file.read_bytes()
+    try:
+        with zipfile.ZipFile(path) as bundle_zip:
+            names = {Path(name).name: name for name in bundle_zip.namelist()}
+            if METADATA_FILE not in names or WEIGHTS_FILE not in names:
+                raise InputError(f"{path}: not a model bundle (needs {METADATA_FILE} and "
+                                 f"{WEIGHTS_FILE})")
+            return (bundle_zip.read(names[METADATA_FILE]).decode("utf-8"),
+                    bundle_zip.read(names[WEIGHTS_FILE]))
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise InputError(f"{path}: not a model bundle folder or a readable .zip "
+                         f"({error})") from None
+
+
+def _parse_metadata(raw: dict, path: Path) -> ModelMetadata:
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise InputError(f"{path}: {METADATA_FILE} is not TumorClassifier model metadata")
+    version = raw.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise InputError(f"{path}: model format version {version} is newer than this "
+                         f"TumorClassifier understands ({FORMAT_VERSION}); please update")
+    metadata = from_dict(ModelMetadata, raw, f"{path}: {METADATA_FILE}")
+    return metadata
+
+
+def _smoke_test(network: TumorClassifierNet, metadata: ModelMetadata, path: Path) -> None:
+    # A small cube is enough: the network is fully convolutional up to global pooling.
+    side = 2 * metadata.network.downsampling
+    fake = torch.randn((1, metadata.network.in_channels, side, side, side),
+                       generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        output = network(fake)
+    if output.shape != (1, len(metadata.class_codes)) or not torch.isfinite(output).all():
+        raise InputError(f"{path}: the network gives {tuple(output.shape)} or non-finite "
+                         "outputs on a test input")

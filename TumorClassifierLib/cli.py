@@ -1,0 +1,153 @@
+"""The `tumorclassifier` command line.
+
+    tumorclassifier classify SCAN... [--manifest CSV] [--model B] [--out DIR] [--device D]
+                                     [--cam-class C] [--force] [--debug]
+    tumorclassifier demo [--out DIR]      classify the bundled sample scans
+    tumorclassifier info [--model B]      show a model's card
+
+Exit codes: 0 success, 2 a user error (one line on stderr; the traceback only with --debug),
+1 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import InputError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tumorclassifier",
+        description="Classify 3D post-contrast T1 brain MRI into six tumour types or no "
+                    "tumour, with a Grad-CAM heatmap (after Chakrabarty et al. 2021).")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    classify = commands.add_parser("classify", help="classify scans and write their heatmaps")
+    classify.add_argument("scans", nargs="*", type=Path,
+                          help="NIfTI/NRRD/MHA files or DICOM series folders")
+    classify.add_argument("--manifest", type=Path, help="CSV with a 'path' column (and "
+                          "optionally case, mask)")
+    _add_run_options(classify)
+
+    demo = commands.add_parser("demo", help="classify the bundled sample scans with the "
+                               "bundled default model")
+    _add_run_options(demo, default_out="demo_output")
+
+    info = commands.add_parser("info", help="show what a model bundle says about itself")
+    info.add_argument("--model", type=Path, help="bundle folder or .zip (default: bundled)")
+    for sub in (classify, demo, info):
+        # SUPPRESS: a sub-command's default must not undo a --debug given before it.
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks")
+    return parser
+
+
+def _add_run_options(command, default_out: str = "tumorclassifier_output") -> None:
+    command.add_argument("--model", type=Path, help="model bundle folder or .zip "
+                         "(default: the bundled default model)")
+    command.add_argument("--out", type=Path, default=Path(default_out),
+                         help=f"output folder (default: {default_out})")
+    command.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    command.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    command.add_argument("--cam-class", help="class to explain (default: the predicted one)")
+    command.add_argument("--force", action="store_true",
+                         help="classify even when registration to the atlas looks poor")
+    command.add_argument("--no-overlay", action="store_true", help="skip the PNG overlays")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "info":
+            return _info(args)
+        return _classify_command(args)
+    except InputError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("interrupted; finished cases are kept and a re-run skips them", file=sys.stderr)
+        return 130
+
+
+def _info(args) -> int:
+    from .bundle import load_bundle
+    from .configuration import to_dict
+    bundle = load_bundle(args.model)
+    print(json.dumps(to_dict(bundle.metadata), indent=2))
+    return EXIT_OK
+
+
+def _classify_command(args) -> int:
+    from .batch import cases_from_paths, read_manifest
+    from .inference import Classifier
+    from .resources import sample_data_dir
+
+    if args.command == "demo":
+        samples = sorted(p for p in sample_data_dir().glob("*") if p.name.endswith(
+            (".nii.gz", ".nii", ".nrrd", ".mha")))
+        classifier = Classifier.from_bundle(args.model, args.device, args.precision)
+        if not samples:
+            raise InputError(f"{sample_data_dir()}: no sample scans are installed")
+        cases = cases_from_paths(samples)
+    else:
+        if not args.scans and not args.manifest:
+            raise InputError("give at least one scan, or --manifest CSV")
+        cases = (read_manifest(args.manifest) if args.manifest else []) + \
+            (cases_from_paths(args.scans) if args.scans else [])
+        classifier = Classifier.from_bundle(args.model, args.device, args.precision)
+    return run_batch(classifier, cases, args)
+
+
+def run_batch(classifier, cases, args) -> int:
+    from tqdm import tqdm
+
+    from .batch import ResultsTable
+    from .outputs import result_row, results_columns, write_case_outputs
+
+    codes = classifier.metadata.class_codes
+    table = ResultsTable(args.out / "results.csv", results_columns(codes))
+    done = table.finished_cases()
+    todo = [case for case in cases if case.name not in done]
+    if len(todo) < len(cases):
+        print(f"skipping {len(cases) - len(todo)} case(s) already in {table.path}",
+              file=sys.stderr)
+    failures = internal = 0
+    progress = tqdm(todo, unit="scan", disable=len(todo) < 2, file=sys.stderr)
+    for case in progress:
+        progress.set_postfix_str(case.name)
+        start = time.perf_counter()
+        try:
+            result = classifier.classify(case.path, cam_class=args.cam_class, mask=case.mask,
+                                         allow_poor_registration=args.force)
+            files = write_case_outputs(result, case, args.out, overlay=not args.no_overlay)
+            tqdm.write(result.table())
+            table.append(result_row(case, result, files, time.perf_counter() - start))
+        except Exception as error:  # one bad case must not stop the batch
+            user_error = isinstance(error, InputError)
+            if args.debug or (not user_error and len(cases) == 1):
+                raise
+            failures += 1
+            internal += not user_error
+            message = str(error) if user_error else f"internal error: {error!r}"
+            tqdm.write(f"error: {message}", file=sys.stderr)
+            table.append({"case": case.name, "source": str(case.path), "status": "error",
+                          "error": message, "seconds": round(time.perf_counter() - start, 3)})
+    if failures:
+        print(f"{failures} of {len(todo)} case(s) failed; see {table.path}", file=sys.stderr)
+        return EXIT_INTERNAL if internal else EXIT_USER
+    print(f"results: {table.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Grad-CAM (Selvaraju et al. 2017) as used by Chakrabarty et al., Radiology: AI 2021.
+
+weights = spatial mean of d(score)/d(A); map = ReLU(sum_c weights_c * A_c); upsampled to the
+input size and min-max normalised so that the hottest voxel is 1. `score` is the class score
+before softmax and A the output of the chosen layer.
+
+Everything before the layer runs without autograd: the forward hook re-enables it at the layer
+and hands on a detached copy of A, so the backward pass only goes through the few layers after
+it. `torch.autograd.grad` is used so that no `.grad` of the caller's model is touched.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class GradCAM:
+    """Context manager that owns its forward hook on `layer` and removes it on exit.
+
+        with GradCAM(network, network.gradcam_layer) as cam:
+            logits, maps = cam(x)                  # predicted class
+            logits, maps = cam(x, class_index=3)   # a chosen class
+
+    x: (B, C, D, H, W); logits: (B, num_classes) float32; maps: (B, D, H, W) float32 in [0, 1].
+    """
+
+    def __init__(self, network: nn.Module, layer: nn.Module) -> None:
+        self.network = network
+        self.layer = layer
+        self._handle = None
+        self._activation: torch.Tensor | None = None
+
+    def __enter__(self) -> "GradCAM":
+        self._handle = self.layer.register_forward_hook(self._capture)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+        self._activation = None
+
+    def _capture(self, module, inputs, output: torch.Tensor) -> torch.Tensor:
+        torch.set_grad_enabled(True)  # undone when the caller's no_grad block exits
+        self._activation = output.detach().requires_grad_(True)
+        return self._activation
+
+    def __call__(self, x: torch.Tensor,
+                 class_index: int | torch.Tensor | None = None) -> tuple[torch.Tensor,
+                                                                        torch.Tensor]:
+        if self._handle is None:
+            raise RuntimeError("use GradCAM inside a 'with' block")
+        self._activation = None
+        with torch.no_grad():
+            logits = self.network(x)
+        activation = self._activation
+        if activation is None:
+            raise RuntimeError("the Grad-CAM layer was not reached by the forward pass")
+        if class_index is None:
+            target = logits.argmax(dim=1)
+        else:
+            target = torch.as_tensor(class_index, device=logits.device).reshape(-1)
+            target = target.expand(logits.shape[0])
+        score = logits.gather(1, target[:, None]).sum()
+        (gradients,) = torch.autograd.grad(score, activation)
+        weights = gradients.float().mean(dim=(2, 3, 4), keepdim=True)  # (B, C, 1, 1, 1)
+        cam = F.relu((weights * activation.detach().float()).sum(dim=1, keepdim=True))
+        cam = F.interpolate(cam, size=x.shape[2:], mode="trilinear", align_corners=False)
+        self._activation = None
+        return logits.detach().float(), normalise_per_sample(cam[:, 0])
+
+
+def normalise_per_sample(maps: torch.Tensor) -> torch.Tensor:
+    """Min-max normalise each map of (B, ...) to [0, 1]; an all-flat map becomes zeros."""
+    flat = maps.reshape(maps.shape[0], -1)
+    low = flat.min(dim=1, keepdim=True).values
+    span = flat.max(dim=1, keepdim=True).values - low
+    scaled = torch.where(span > 0, (flat - low) / span.clamp_min(1e-12), torch.zeros_like(flat))
+    return scaled.reshape(maps.shape)

@@ -1,0 +1,181 @@
+"""Classify one scan end to end: read, preprocess, one forward pass with Grad-CAM, map back.
+
+    classifier = Classifier.from_bundle()            # the bundled default model
+    result = classifier.classify("scan.nii.gz")      # or a Volume / SimpleITK image
+    result.predicted_class, result.probabilities, result.heatmap
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+import warnings as python_warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from .bundle import ModelBundle, load_bundle
+from .classes import canonical_code
+from .device import autocast, resolve_device, resolve_precision
+from .gradcam import GradCAM
+from .preprocessing import preprocess
+from .volume import Volume, check_image, read_sitk_image
+
+
+@dataclass(frozen=True, eq=False)
+class ClassificationResult:
+    source: str
+    probabilities: dict[str, float]  # class code -> probability, in the model's class order
+    display_names: dict[str, str]
+    predicted_class: str
+    cam_class: str
+    heatmap: Volume  # Grad-CAM in [0, 1] on the input's own voxels and geometry
+    registration: dict
+    timings: dict[str, float]
+    device: str
+    precision: str
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.predicted_class]
+
+    def to_dict(self) -> dict:
+        """Everything but the heatmap array, JSON-ready."""
+        return {
+            "source": self.source,
+            "predicted_class": self.predicted_class,
+            "predicted_name": self.display_names[self.predicted_class],
+            "confidence": self.confidence,
+            "probabilities": self.probabilities,
+            "display_names": self.display_names,
+            "cam_class": self.cam_class,
+            "registration": self.registration,
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "device": self.device,
+            "precision": self.precision,
+            "warnings": list(self.warnings),
+        }
+
+    def table(self) -> str:
+        """A readable table of all classes, most probable first."""
+        width = max(len(name) for name in self.display_names.values())
+        lines = [f"{self.source}: {self.display_names[self.predicted_class]} "
+                 f"({self.confidence:.1%})"]
+        for code, probability in sorted(self.probabilities.items(), key=lambda kv: -kv[1]):
+            bar = "#" * int(round(probability * 30))
+            lines.append(f"  {code:<10} {self.display_names[code]:<{width}} "
+                         f"{probability:7.2%}  {bar}")
+        lines.extend(f"  warning: {text}" for text in self.warnings)
+        return "\n".join(lines)
+
+
+class Classifier:
+    """A loaded model ready to classify scans. Holds the network on its device."""
+
+    def __init__(self, bundle: ModelBundle, device: str = "auto",
+                 precision: str = "auto") -> None:
+        self.bundle = bundle
+        self.metadata = bundle.metadata
+        self.device = resolve_device(device)
+        self.precision = precision
+        resolve_precision(precision, self.device)  # validate early
+        self._networks: dict[str, torch.nn.Module] = {}
+
+    @classmethod
+    def from_bundle(cls, path: str | os.PathLike | None = None, device: str = "auto",
+                    precision: str = "auto") -> "Classifier":
+        """Load a model bundle (folder or .zip); None loads the bundled default model."""
+        return cls(load_bundle(path), device=device, precision=precision)
+
+    def classify(self, scan: Volume | sitk.Image | str | os.PathLike, cam_class=None,
+                 device: str | None = None, mask=None,
+                 allow_poor_registration: bool = False) -> ClassificationResult:
+        """Classify one 3D T1c scan and compute its Grad-CAM heatmap.
+
+        scan: a path (NIfTI, NRRD, MHA, DICOM folder), a `Volume` or a SimpleITK image.
+        cam_class: class code, name or index to explain; None explains the predicted class.
+        mask: optional brain mask (path, Volume or image) in the scan's geometry.
+        """
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        image, name = _as_image(scan)
+        mask_image = _as_image(mask)[0] if mask is not None else None
+        timings["read"] = time.perf_counter() - start
+        codes = self.metadata.class_codes
+        cam_index = None if cam_class is None else codes.index(canonical_code(cam_class, codes))
+        target = resolve_device(device) if device is not None else self.device
+
+        prepared = preprocess(image, self.metadata.preprocessing, mask=mask_image,
+                              allow_poor_registration=allow_poor_registration, name=name)
+        timings.update(prepared.timings)
+        warnings = list(prepared.warnings)
+
+        start = time.perf_counter()
+        try:
+            logits, cam, dtype = self._forward(prepared.tensor, cam_index, target)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            warnings.append(f"Out of GPU memory on {target}; ran on the CPU instead")
+            target = torch.device("cpu")
+            logits, cam, dtype = self._forward(prepared.tensor, cam_index, target)
+        timings["network_and_gradcam"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        heatmap = prepared.to_input_geometry(cam)
+        peak = float(heatmap.array.max())
+        if peak > 0:  # interpolation onto the scan's voxels can shave the top off
+            heatmap = heatmap.with_array(heatmap.array / peak)
+        timings["heatmap_to_input"] = time.perf_counter() - start
+
+        probabilities = torch.softmax(logits.double(), dim=0).numpy()
+        predicted = codes[int(np.argmax(probabilities))]
+        threshold = self.metadata.inference.low_confidence_threshold
+        if probabilities.max() < threshold:
+            warnings.append(f"Low confidence: the most likely class has "
+                            f"{probabilities.max():.0%} (< {threshold:.0%})")
+        return ClassificationResult(
+            source=name,
+            probabilities={code: float(p) for code, p in zip(codes, probabilities)},
+            display_names=dict(self.metadata.display_names), predicted_class=predicted,
+            cam_class=codes[cam_index] if cam_index is not None else predicted,
+            heatmap=heatmap, registration=prepared.registration.summary(), timings=timings,
+            device=str(target), precision=str(dtype).replace("torch.", ""),
+            warnings=tuple(warnings))
+
+    def _network_on(self, device: torch.device) -> torch.nn.Module:
+        key = str(device)
+        if key not in self._networks:
+            network = self.bundle.network
+            if device.type != "cpu":  # keep the CPU copy for out-of-memory fallback
+                network = copy.deepcopy(network).to(device)
+            self._networks[key] = network.eval()
+        return self._networks[key]
+
+    def _forward(self, tensor: np.ndarray, cam_index, device: torch.device):
+        network = self._network_on(device)
+        dtype = resolve_precision(self.precision, device)
+        batch = torch.from_numpy(tensor).unsqueeze(0).to(device)
+        with python_warnings.catch_warnings():
+            python_warnings.simplefilter("ignore", UserWarning)  # autocast chatter
+            with autocast(device, dtype), GradCAM(network, network.gradcam_layer) as explainer:
+                logits, cam = explainer(batch, class_index=cam_index)
+        return logits[0].cpu(), cam[0].cpu().numpy(), dtype
+
+
+def _as_image(scan) -> tuple[sitk.Image, str]:
+    if isinstance(scan, (str, os.PathLike)):
+        return read_sitk_image(scan), Path(scan).name
+    if isinstance(scan, Volume):
+        image = scan.to_sitk()
+    elif isinstance(scan, sitk.Image):
+        image = scan
+    else:
+        raise TypeError(f"scan must be a path, Volume or SimpleITK image, not "
+                        f"{type(scan).__name__}")
+    check_image(image, "input volume")
+    return image, "input volume"

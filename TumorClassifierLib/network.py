@@ -1,0 +1,115 @@
+"""The 3D classification network of Chakrabarty et al., Radiology: AI 2021 (PMC8489441).
+
+Five levels with 16, 32, 64, 128, 256 filters. Each level is a convolution block (Conv3d 3³,
+stride 1 at level 0 and 2 below, bias, InstanceNorm with affine and eps 1e-3, LeakyReLU 0.3)
+followed by a context block (convolution block, spatial dropout 0.3, convolution block); the
+level's output is conv + context, with no activation after the sum. Head: global average
+pooling and one dense layer. Glorot-uniform weights. Defaults: 5,895,719 parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from monai.networks.blocks import Convolution
+from torch import nn
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    in_channels: int = 1
+    num_classes: int = 7
+    base_filters: int = 16  # doubles at each level: 16, 32, 64, 128, 256
+    depth: int = 5
+    dropout: float = 0.3  # spatial: whole channels
+    negative_slope: float = 0.3
+    norm_eps: float = 1e-3
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "num_classes", "base_filters", "depth"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, not {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+
+    @property
+    def downsampling(self) -> int:
+        """How many times smaller the deepest feature map is than the input."""
+        return 2 ** (self.depth - 1)
+
+
+def _conv_block(config: NetworkConfig, in_channels: int, out_channels: int,
+                stride: int) -> Convolution:
+    return Convolution(
+        spatial_dims=3, in_channels=in_channels, out_channels=out_channels, strides=stride,
+        kernel_size=3, bias=True, adn_ordering="NA",
+        norm=("instance", {"affine": True, "eps": config.norm_eps}),
+        act=("leakyrelu", {"negative_slope": config.negative_slope}))
+
+
+class ContextBlock(nn.Module):
+    def __init__(self, config: NetworkConfig, channels: int) -> None:
+        super().__init__()
+        self.conv1 = _conv_block(config, channels, channels, 1)
+        self.dropout = nn.Dropout3d(config.dropout)
+        self.conv2 = _conv_block(config, channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.dropout(self.conv1(x)))
+
+
+class EncoderLevel(nn.Module):
+    def __init__(self, config: NetworkConfig, in_channels: int, out_channels: int,
+                 stride: int) -> None:
+        super().__init__()
+        self.conv = _conv_block(config, in_channels, out_channels, stride)
+        self.context = ContextBlock(config, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        return x + self.context(x)
+
+
+class TumorClassifierNet(nn.Module):
+    """(B, in_channels, D, H, W) -> class scores before softmax (B, num_classes).
+    D, H and W must be multiples of `config.downsampling` (16 by default)."""
+
+    def __init__(self, config: NetworkConfig = NetworkConfig()) -> None:
+        super().__init__()
+        self.config = config
+        channels = [config.base_filters * 2 ** level for level in range(config.depth)]
+        inputs = [config.in_channels] + channels[:-1]
+        self.levels = nn.ModuleList(
+            EncoderLevel(config, c_in, c_out, 1 if level == 0 else 2)
+            for level, (c_in, c_out) in enumerate(zip(inputs, channels)))
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.classifier = nn.Linear(channels[-1], config.num_classes)
+        self.reset_parameters()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for level in self.levels:
+            x = level(x)
+        return self.classifier(torch.flatten(self.pool(x), 1))
+
+    @property
+    def gradcam_layer(self) -> nn.Conv3d:
+        """The paper's Grad-CAM layer: the last convolution of the deepest context block,
+        before its normalisation, activation and the level's residual sum."""
+        return self.levels[-1].context.conv2.conv
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform kernels and zero biases, as Keras initialised the authors' model."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv3d, nn.Linear)):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def kernel_l2(self) -> torch.Tensor:
+        """Sum of squared conv and dense kernels (not biases or norms), for the paper's L2."""
+        return sum((m.weight.pow(2).sum() for m in self.modules()
+                    if isinstance(m, (nn.Conv3d, nn.Linear))), torch.zeros(()))
+
+
+def count_parameters(network: nn.Module) -> int:
+    return sum(p.numel() for p in network.parameters())

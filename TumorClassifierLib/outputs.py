@@ -1,0 +1,50 @@
+"""What one classified case leaves on disk, and its row in the results table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .batch import Case
+from .inference import ClassificationResult
+from .overlay import write_overlay_png
+from .volume import atomic_output, read_volume, write_volume
+
+
+def write_case_outputs(result: ClassificationResult, case: Case, out: Path,
+                       overlay: bool = True) -> dict[str, Path]:
+    """`<case>_probabilities.json`, `<case>_heatmap.nii.gz` (the input's geometry) and
+    `<case>_overlay.png`; each written under a temporary name and renamed."""
+    out = Path(out)
+    files = {"heatmap": out / f"{case.name}_heatmap.nii.gz",
+             "probabilities": out / f"{case.name}_probabilities.json"}
+    write_volume(result.heatmap, files["heatmap"])
+    if overlay:
+        files["overlay"] = out / f"{case.name}_overlay.png"
+        title = (f"{case.name}: {result.display_names[result.predicted_class]} "
+                 f"{result.confidence:.0%} - Grad-CAM for {result.cam_class}")
+        write_overlay_png(read_volume(case.path), result.heatmap, files["overlay"], title)
+    record = result.to_dict() | {"case": case.name, "path": str(case.path),
+                                 "files": {k: v.name for k, v in files.items()}}
+    with atomic_output(files["probabilities"], ".json") as temporary:
+        temporary.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return files
+
+
+def results_columns(codes: tuple[str, ...]) -> list[str]:
+    return (["case", "source", "status", "predicted_class", "confidence"]
+            + [f"p_{code}" for code in codes]
+            + ["registration_correlation", "registration_ok", "warnings", "error", "seconds",
+               "heatmap"])
+
+
+def result_row(case: Case, result: ClassificationResult, files: dict[str, Path],
+               seconds: float) -> dict:
+    return ({"case": case.name, "source": str(case.path), "status": "ok",
+             "predicted_class": result.predicted_class,
+             "confidence": f"{result.confidence:.6f}"}
+            | {f"p_{code}": f"{p:.6f}" for code, p in result.probabilities.items()}
+            | {"registration_correlation": result.registration["correlation"],
+               "registration_ok": result.registration["ok"],
+               "warnings": " | ".join(result.warnings), "error": "",
+               "seconds": round(seconds, 3), "heatmap": files["heatmap"].name})

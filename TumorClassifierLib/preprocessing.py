@@ -1,0 +1,176 @@
+"""From a scan in any geometry to the network's input, and back.
+
+Steps (Chakrabarty et al. 2021 and PAPER.md): optional N4 bias correction; affine registration
+to the atlas; a brain mask (the atlas's, the user's, or the scan's own when it is already
+skull-stripped); ONE linear resampling of the scan through the registration onto the atlas box
+at 128³ in RAS order; z-score inside the brain mask, zeros outside. The transform is kept so
+that maps on the network grid go back to the scan's own geometry.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from .atlas import Atlas, brain_mask_on_grid, load_atlas, reference_grid
+from .errors import InputError, RegistrationFailed
+from .registration import RegistrationConfig, RegistrationResult, register_to_atlas
+from .volume import Volume
+
+SKULL_STRIPPED_CHOICES = ("auto", "yes", "no")
+
+
+@dataclass(frozen=True)
+class PreprocessingConfig:
+    input_shape: tuple[int, int, int] = (128, 128, 128)  # network grid (I, J, K)
+    bias_correction: bool = False  # N4; off by default as in the paper's code
+    skull_stripped: str = "auto"  # is the input already skull-stripped? auto | yes | no
+    # "auto": stripped when at least this share of voxels holds the single most common value
+    # (measured on the real scans: stripped 0.81-0.88, with skull 0.01-0.44).
+    stripped_mode_fraction: float = 0.6
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+
+    def __post_init__(self) -> None:
+        if self.skull_stripped not in SKULL_STRIPPED_CHOICES:
+            raise ValueError(f"skull_stripped must be one of {SKULL_STRIPPED_CHOICES}, "
+                             f"not {self.skull_stripped!r}")
+        shape = tuple(self.input_shape)
+        if len(shape) != 3 or any(int(s) < 16 or int(s) % 16 for s in shape):
+            raise ValueError(f"input_shape must be 3 multiples of 16, not {shape}")
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedScan:
+    tensor: np.ndarray  # (1, K, J, I) float32: the network input, channels first
+    brain_mask: np.ndarray  # (K, J, I) bool, on the network grid
+    grid: sitk.Image  # geometry of the network grid
+    input_image: sitk.Image  # the scan as read (its geometry is where results go back to)
+    registration: RegistrationResult
+    skull_stripped: bool
+    timings: dict[str, float]
+    warnings: tuple[str, ...]
+
+    def to_input_geometry(self, array_on_grid: np.ndarray) -> Volume:
+        """Resample a (K, J, I) map on the network grid onto the scan's own voxels (linear)."""
+        image = sitk.GetImageFromArray(np.asarray(array_on_grid, dtype=np.float32))
+        image.CopyInformation(self.grid)
+        back = sitk.Resample(image, self.input_image, self.registration.transform.GetInverse(),
+                             sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        return Volume.from_sitk(back)
+
+
+def preprocess(scan: sitk.Image | Volume, config: PreprocessingConfig = PreprocessingConfig(),
+               atlas: Atlas | None = None, mask: sitk.Image | Volume | None = None,
+               allow_poor_registration: bool = False, name: str = "scan") -> PreparedScan:
+    """Prepare one checked 3D scan for the network. `mask`: an optional brain mask in the scan's
+    geometry. Raises RegistrationFailed (naming `name`) when the scan does not match the atlas,
+    unless `allow_poor_registration`, which turns that into a warning."""
+    atlas = atlas or load_atlas()
+    image = scan.to_sitk() if isinstance(scan, Volume) else scan
+    image = sitk.Cast(image, sitk.sitkFloat32)
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+
+    if config.bias_correction:
+        start = time.perf_counter()
+        image = bias_correct(image)
+        timings["bias_correction"] = time.perf_counter() - start
+
+    stripped = is_skull_stripped(image, config)
+    start = time.perf_counter()
+    registration = register_to_atlas(image, atlas, stripped, config.registration)
+    timings["registration"] = time.perf_counter() - start
+    if not registration.ok:
+        if not allow_poor_registration:
+            raise RegistrationFailed(f"{name}: {registration.problem}")
+        warnings.append(f"Poor registration: {registration.problem}")
+    if registration.brain_in_view < 0.9:
+        warnings.append(f"Only {registration.brain_in_view:.0%} of the brain lies inside the "
+                        "scan's field of view")
+
+    start = time.perf_counter()
+    grid = reference_grid(atlas, tuple(config.input_shape))
+    # One linear resampling pass; NaN marks points outside the scan's field of view.
+    resampled = sitk.GetArrayFromImage(
+        sitk.Resample(image, grid, registration.transform, sitk.sitkLinear, float("nan")))
+    in_view = np.isfinite(resampled)
+    if mask is not None:
+        brain = _user_mask_on_grid(mask, grid, registration.transform, name)
+    elif stripped:
+        brain = _own_brain_on_grid(image, grid, registration.transform)
+    else:
+        brain = brain_mask_on_grid(atlas, tuple(config.input_shape))
+    brain = brain & in_view
+    tensor = zscore_in_mask(np.nan_to_num(resampled, nan=0.0), brain, name)
+    timings["resampling"] = time.perf_counter() - start
+    return PreparedScan(tensor[np.newaxis], brain, grid, image, registration, stripped, timings,
+                        tuple(warnings))
+
+
+def zscore_in_mask(array: np.ndarray, mask: np.ndarray, name: str = "scan") -> np.ndarray:
+    """(array - mean) / std over `mask`, zeros outside; float32."""
+    values = array[mask].astype(np.float64)
+    if values.size < 100:
+        raise InputError(f"{name}: the brain mask covers only {values.size} voxels of the "
+                         "network grid; the scan or mask does not cover a brain")
+    std = values.std()
+    if std == 0:
+        raise InputError(f"{name}: the image is constant inside the brain")
+    result = np.zeros(array.shape, dtype=np.float32)
+    result[mask] = ((values - values.mean()) / std).astype(np.float32)
+    return result
+
+
+def is_skull_stripped(image: sitk.Image, config: PreprocessingConfig) -> bool:
+    if config.skull_stripped != "auto":
+        return config.skull_stripped == "yes"
+    return _mode_fraction(image) >= config.stripped_mode_fraction
+
+
+def _mode_fraction(image: sitk.Image) -> float:
+    # Every 2nd voxel along each axis is plenty for a share and 8x cheaper.
+    sample = sitk.GetArrayViewFromImage(image)[::2, ::2, ::2]
+    _, counts = np.unique(sample, return_counts=True)
+    return float(counts.max() / sample.size)
+
+
+def _background_value(image: sitk.Image) -> float:
+    sample = sitk.GetArrayViewFromImage(image)[::2, ::2, ::2]
+    values, counts = np.unique(sample, return_counts=True)
+    return float(values[counts.argmax()])
+
+
+def _own_brain_on_grid(image, grid, transform) -> np.ndarray:
+    """The brain of an already skull-stripped scan: every voxel not equal to its background."""
+    brain = sitk.Cast(image != _background_value(image), sitk.sitkUInt8)
+    on_grid = sitk.Resample(brain, grid, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return sitk.GetArrayFromImage(on_grid).astype(bool)
+
+
+def _user_mask_on_grid(mask, grid, transform, name) -> np.ndarray:
+    mask_image = mask.to_sitk() if isinstance(mask, Volume) else mask
+    if mask_image.GetDimension() != 3:
+        raise InputError(f"{name}: the brain mask must be a 3D image")
+    binary = sitk.Cast(sitk.Cast(mask_image, sitk.sitkFloat32) > 0, sitk.sitkUInt8)
+    on_grid = sitk.Resample(binary, grid, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    result = sitk.GetArrayFromImage(on_grid).astype(bool)
+    if not result.any():
+        raise InputError(f"{name}: the brain mask does not overlap the registered brain")
+    return result
+
+
+def bias_correct(image: sitk.Image, spacing_mm: float = 4.0) -> sitk.Image:
+    """N4 bias-field correction estimated on a shrunk copy and applied at full resolution."""
+    low = float(sitk.GetArrayViewFromImage(image).min())
+    positive = image - low + 1.0 if low <= 0 else image  # N4 works on a log scale
+    factors = [max(1, int(round(spacing_mm / s))) for s in image.GetSpacing()]
+    small = sitk.Shrink(positive, factors)
+    head = sitk.OtsuThreshold(small, 0, 1, 200)
+    corrector = sitk.N4BiasFieldCorrectionImageFilter()
+    corrector.SetMaximumNumberOfIterations([50, 50, 50])
+    corrector.Execute(small, head)
+    log_field = corrector.GetLogBiasFieldAsImage(positive)
+    return sitk.Cast(positive / sitk.Exp(log_field), sitk.sitkFloat32)

@@ -1,0 +1,164 @@
+"""Affine registration of a scan to the atlas with SimpleITK, and a quality check.
+
+Centre-of-mass initialisation, then rigid (Euler3D) and affine stages, each multi-resolution
+with Mattes mutual information, on images shrunk to a few millimetres for speed. The result is
+one affine transform that maps atlas (world) points to scan (world) points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from .atlas import Atlas, downsampled, physical_bounds
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    working_spacing_mm: float = 3.0
+    histogram_bins: int = 32
+    sampling_fraction: float = 0.1
+    seed: int = 20210901  # fixed: random metric sampling would otherwise make runs differ
+    rigid_shrink_factors: tuple[int, ...] = (4, 2, 1)
+    rigid_smoothing_mm: tuple[float, ...] = (4.0, 2.0, 0.0)
+    affine_shrink_factors: tuple[int, ...] = (2, 1)
+    affine_smoothing_mm: tuple[float, ...] = (2.0, 0.0)
+    iterations: int = 100
+    learning_rate: float = 1.0
+    min_step: float = 0.01  # measured: 0.5-1.3 s a scan, 0.14 mm error on a known transform
+    # Quality gates: normalised cross-correlation with the atlas inside its brain, and the
+    # scale factors of the affine (a real head is not squashed to half or stretched to double).
+    # 0.05: the 6.5 mm thick-slice TCGA scan, well aligned, reaches only 0.10.
+    min_correlation: float = 0.05
+    scale_range: tuple[float, float] = (0.67, 1.5)
+
+
+@dataclass(frozen=True, eq=False)
+class RegistrationResult:
+    transform: sitk.AffineTransform  # atlas world point -> scan world point
+    correlation: float  # normalised cross-correlation inside the atlas brain, -1..1
+    scales: tuple[float, float, float]  # singular values of the affine matrix
+    brain_in_view: float  # fraction of the atlas brain that falls inside the scan
+    skull_stripped_atlas: bool
+    ok: bool
+    problem: str  # empty when ok
+
+    def summary(self) -> dict:
+        return {"correlation": round(self.correlation, 4),
+                "scales": [round(s, 4) for s in self.scales],
+                "brain_in_view": round(self.brain_in_view, 4),
+                "atlas": "skull-stripped" if self.skull_stripped_atlas else "with skull",
+                "ok": self.ok, "problem": self.problem}
+
+
+def register_to_atlas(scan: sitk.Image, atlas: Atlas, skull_stripped: bool,
+                      config: RegistrationConfig = RegistrationConfig()) -> RegistrationResult:
+    with _single_itk_thread():
+        return _register(scan, atlas, skull_stripped, config)
+
+
+@contextlib.contextmanager
+def _single_itk_thread():
+    """ITK's threaded metric sums in a varying order, so two runs on two threads differed in
+    the 5th decimal; one thread makes them identical (measured: 1.2 s instead of 0.7 s)."""
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+
+
+def _register(scan, atlas, skull_stripped, config) -> RegistrationResult:
+    fixed, fixed_mask = downsampled(atlas, skull_stripped, config.working_spacing_mm)
+    moving = _registration_copy(scan, config.working_spacing_mm)
+
+    initial = sitk.CenteredTransformInitializer(
+        fixed, moving, sitk.Euler3DTransform(),
+        sitk.CenteredTransformInitializerFilter.MOMENTS)
+    rigid = sitk.Euler3DTransform(initial)
+    _run_stage(fixed, moving, rigid, config, config.rigid_shrink_factors,
+               config.rigid_smoothing_mm)
+
+    affine = sitk.AffineTransform(3)
+    affine.SetCenter(rigid.GetCenter())
+    affine.SetMatrix(rigid.GetMatrix())
+    affine.SetTranslation(rigid.GetTranslation())
+    _run_stage(fixed, moving, affine, config, config.affine_shrink_factors,
+               config.affine_smoothing_mm)
+    return _assess(fixed, fixed_mask, moving, affine, skull_stripped, config)
+
+
+def _registration_copy(scan: sitk.Image, spacing_mm: float) -> sitk.Image:
+    """Float copy at about `spacing_mm`, shifted so the background is 0 and clipped at a high
+    percentile, so that centre-of-mass initialisation is not thrown by negative backgrounds
+    (z-scored inputs) or a few very bright voxels (vessels, frames)."""
+    factors = [max(1, int(round(spacing_mm / s))) for s in scan.GetSpacing()]
+    small = sitk.BinShrink(sitk.Cast(scan, sitk.sitkFloat32), factors)
+    array = sitk.GetArrayFromImage(small)
+    low, high = np.percentile(array, [0.0, 99.5])
+    array = np.clip(array, low, high) - low
+    result = sitk.GetImageFromArray(array.astype(np.float32))
+    result.CopyInformation(small)
+    return result
+
+
+def _run_stage(fixed, moving, transform, config, shrink_factors, smoothing_mm) -> None:
+    method = sitk.ImageRegistrationMethod()
+    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=config.histogram_bins)
+    method.SetMetricSamplingStrategy(method.RANDOM)
+    method.SetMetricSamplingPercentage(config.sampling_fraction, config.seed)
+    method.SetInterpolator(sitk.sitkLinear)
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=config.learning_rate, minStep=config.min_step,
+        numberOfIterations=config.iterations,
+        gradientMagnitudeTolerance=1e-6, relaxationFactor=0.5)
+    method.SetOptimizerScales(_physical_scales(fixed, transform))
+    method.SetShrinkFactorsPerLevel(list(shrink_factors))
+    method.SetSmoothingSigmasPerLevel(list(smoothing_mm))
+    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    method.SetInitialTransform(transform, inPlace=True)
+    method.Execute(fixed, moving)
+
+
+def _physical_scales(fixed: sitk.Image, transform: sitk.Transform) -> list[float]:
+    """Optimizer scales as (mm moved per unit parameter change)^2, like ITK's physical-shift
+    estimator, but computed in closed form: that estimator samples points from ITK's global
+    random generator, which made repeated registrations of the same scan differ."""
+    low, high = physical_bounds(fixed)
+    radius = float(np.linalg.norm(high - low) / 2)  # farthest voxel from the centre
+    count = transform.GetNumberOfParameters()
+    # Euler3D: 3 angles then 3 translations; Affine: 9 matrix entries then 3 translations.
+    return [radius ** 2] * (count - 3) + [1.0] * 3
+
+
+def _assess(fixed, fixed_mask, moving, affine, skull_stripped, config) -> RegistrationResult:
+    warped = sitk.Resample(moving, fixed, affine, sitk.sitkLinear, float("nan"))
+    brain = sitk.GetArrayViewFromImage(fixed_mask).astype(bool)
+    warped_array = sitk.GetArrayViewFromImage(warped)
+    in_view = brain & np.isfinite(warped_array)
+    brain_in_view = float(in_view.sum() / max(brain.sum(), 1))
+    correlation = _correlation(sitk.GetArrayViewFromImage(fixed)[in_view], warped_array[in_view])
+    scales = tuple(float(s) for s in
+                   np.linalg.svd(np.asarray(affine.GetMatrix()).reshape(3, 3), compute_uv=False))
+    problem = ""
+    if correlation < config.min_correlation:
+        problem = (f"the scan does not match the atlas brain after registration (correlation "
+                   f"{correlation:.2f} < {config.min_correlation}); it may not be a brain MRI")
+    elif not config.scale_range[0] <= min(scales) <= max(scales) <= config.scale_range[1]:
+        problem = (f"registration scaled the atlas implausibly ({min(scales):.2f}-"
+                   f"{max(scales):.2f}); it may not be a brain MRI")
+    return RegistrationResult(affine, correlation, scales, brain_in_view, skull_stripped,
+                              not problem, problem)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size < 2:
+        return 0.0
+    a = a - a.mean()
+    b = b - b.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denominator) if denominator > 0 else 0.0

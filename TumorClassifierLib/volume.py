@@ -1,0 +1,206 @@
+"""The `Volume` type and reading/writing of 3D medical images through SimpleITK.
+
+A `Volume` is an array plus its physical geometry in ITK's (LPS) world convention:
+`array` has shape (K, J, I) - the numpy order SimpleITK uses, slowest axis first - while
+`spacing` and `origin` are given for the (I, J, K) axes and `direction` is the 3×3 matrix whose
+columns are the I, J, K axis directions in LPS.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import InputError
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+READABLE_SUFFIXES = NIFTI_SUFFIXES + (".nrrd", ".nhdr", ".mha", ".mhd")
+MIN_VOXELS_PER_AXIS = 8
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """A 3D scalar image with its geometry. `array`: (K, J, I); spacing/origin: (I, J, K) in mm."""
+
+    array: np.ndarray
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: tuple[float, ...]  # 9 numbers, row-major 3×3, columns = axis directions (LPS)
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise ValueError(f"Volume array must be 3D (K, J, I), not shape {self.array.shape}")
+        object.__setattr__(self, "spacing", tuple(float(s) for s in self.spacing))
+        object.__setattr__(self, "origin", tuple(float(o) for o in self.origin))
+        object.__setattr__(self, "direction", tuple(float(d) for d in np.ravel(self.direction)))
+        if len(self.spacing) != 3 or len(self.origin) != 3 or len(self.direction) != 9:
+            raise ValueError("spacing and origin need 3 numbers and direction 9")
+
+    @property
+    def size(self) -> tuple[int, int, int]:
+        """Number of voxels along (I, J, K), as SimpleITK reports it."""
+        k, j, i = self.array.shape
+        return (i, j, k)
+
+    def direction_matrix(self) -> np.ndarray:
+        return np.asarray(self.direction, dtype=float).reshape(3, 3)
+
+    def index_to_world(self) -> np.ndarray:
+        """4×4 matrix from continuous (i, j, k, 1) index to LPS world (x, y, z, 1) in mm."""
+        matrix = np.eye(4)
+        matrix[:3, :3] = self.direction_matrix() @ np.diag(self.spacing)
+        matrix[:3, 3] = self.origin
+        return matrix
+
+    def same_geometry(self, other: "Volume", atol: float = 1e-4) -> bool:
+        return (self.array.shape == other.array.shape
+                and np.allclose(self.spacing, other.spacing, atol=atol)
+                and np.allclose(self.origin, other.origin, atol=atol)
+                and np.allclose(self.direction, other.direction, atol=atol))
+
+    def with_array(self, array: np.ndarray) -> "Volume":
+        """A volume with the same geometry and a new array of the same shape."""
+        if array.shape != self.array.shape:
+            raise ValueError(f"array shape {array.shape} differs from {self.array.shape}")
+        return Volume(array, self.spacing, self.origin, self.direction)
+
+    def to_sitk(self) -> sitk.Image:
+        image = sitk.GetImageFromArray(np.ascontiguousarray(self.array), isVector=False)
+        image.SetSpacing(self.spacing)
+        image.SetOrigin(self.origin)
+        image.SetDirection(self.direction)
+        return image
+
+    @classmethod
+    def from_sitk(cls, image: sitk.Image) -> "Volume":
+        return cls(sitk.GetArrayFromImage(image), image.GetSpacing(), image.GetOrigin(),
+                   image.GetDirection())
+
+
+def read_volume(path: str | os.PathLike) -> Volume:
+    """Read a NIfTI, NRRD, MHA/MHD file or a DICOM series folder as a checked 3D `Volume`.
+
+    Raises `InputError` (a ValueError) naming the file and the problem for anything that is not
+    a readable, finite, non-constant 3D scalar image.
+    """
+    return Volume.from_sitk(read_sitk_image(path))
+
+
+def read_sitk_image(path: str | os.PathLike) -> sitk.Image:
+    """Like `read_volume` but returns the checked SimpleITK image."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        image = _read_dicom_folder(path)
+    else:
+        try:
+            image = sitk.ReadImage(str(path))
+        except RuntimeError as error:
+            raise InputError(f"{path}: cannot be read as an image ({_first_line(error)})") from None
+    image = _squeeze_trailing_axis(image, path)
+    check_image(image, path)
+    return image
+
+
+def check_image(image: sitk.Image, path: str | os.PathLike) -> None:
+    """Raise InputError unless `image` is a finite, non-constant, 3D scalar image."""
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} components per "
+                         "voxel (RGB or vector image); a scalar MRI volume is needed")
+    size = image.GetSize()
+    if image.GetDimension() == 2:
+        raise InputError(f"{path}: is a 2D image ({size[0]}x{size[1]}); a 3D volume is needed")
+    if image.GetDimension() != 3:
+        raise InputError(f"{path}: is {image.GetDimension()}D with size {size}; a single 3D "
+                         "volume is needed (split time series first)")
+    if min(size) < MIN_VOXELS_PER_AXIS:
+        raise InputError(f"{path}: is too small ({size[0]}x{size[1]}x{size[2]} voxels); at least "
+                         f"{MIN_VOXELS_PER_AXIS} voxels along each axis are needed")
+    spacing = np.asarray(image.GetSpacing())
+    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+        raise InputError(f"{path}: voxel spacing {tuple(spacing)} is not 3 positive numbers")
+    array = sitk.GetArrayViewFromImage(image)
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise InputError(f"{path}: has {bad} NaN or infinite voxels")
+    low, high = array.min(), array.max()
+    if low == high:
+        raise InputError(f"{path}: is constant (every voxel is {low}); it holds no image")
+
+
+def write_volume(volume: Volume | sitk.Image, path: str | os.PathLike,
+                 compress: bool = True) -> Path:
+    """Write atomically: to a temporary name beside `path`, then rename, so that a crash never
+    leaves a half-written file under the final name."""
+    image = volume.to_sitk() if isinstance(volume, Volume) else volume
+    path = Path(path)
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
+    with atomic_output(path, suffix) as temporary:
+        sitk.WriteImage(image, str(temporary), useCompression=compress)
+    return path
+
+
+class atomic_output:
+    """Context manager yielding a temporary path beside `path`; renamed onto it on success,
+    removed on failure. `suffix` keeps the extension that writers use to pick a format."""
+
+    def __init__(self, path: Path, suffix: str = "") -> None:
+        self.path = Path(path)
+        self.suffix = suffix or "".join(self.path.suffixes)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".part{self.suffix}",
+                                        dir=self.path.parent)
+        os.close(handle)
+        self.temporary = Path(name)
+        return self.temporary
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            os.replace(self.temporary, self.path)
+        else:
+            self.temporary.unlink(missing_ok=True)
+
+
+def case_name(path: str | os.PathLike) -> str:
+    """A case's name from its file or folder: `sub-01_T1c.nii.gz` -> `sub-01_T1c`."""
+    name = Path(path).name
+    for suffix in sorted(READABLE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _read_dicom_folder(folder: Path) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    series_ids = reader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise InputError(f"{folder}: is a folder with no DICOM series in it")
+    # Several series in one folder: take the one with the most slices (the main volume).
+    files = max((reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids), key=len)
+    reader.SetFileNames(files)
+    try:
+        return reader.Execute()
+    except RuntimeError as error:
+        raise InputError(f"{folder}: DICOM series cannot be read ({_first_line(error)})") from None
+
+
+def _squeeze_trailing_axis(image: sitk.Image, path: Path) -> sitk.Image:
+    if image.GetDimension() == 4 and image.GetSize()[3] == 1:
+        size = list(image.GetSize())
+        size[3] = 0  # Extract with a zero size drops that axis.
+        return sitk.Extract(image, size, [0, 0, 0, 0])
+    return image
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    # ITK's messages start with a file:line location; the last line says what went wrong.
+    return lines[-1] if lines else type(error).__name__

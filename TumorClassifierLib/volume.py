@@ -17,6 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
+from .nifti_check import check_nifti_file
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 READABLE_SUFFIXES = NIFTI_SUFFIXES + (".nrrd", ".nhdr", ".mha", ".mhd")
@@ -99,6 +100,8 @@ def read_sitk_image(path: str | os.PathLike) -> sitk.Image:
     if path.is_dir():
         image = _read_dicom_folder(path)
     else:
+        if path.name.lower().endswith(NIFTI_SUFFIXES + (".img", ".img.gz")):
+            check_nifti_file(path)
         try:
             image = sitk.ReadImage(str(path))
         except RuntimeError as error:

@@ -1,0 +1,98 @@
+import json
+import zipfile
+
+import pytest
+import torch
+
+from TumorClassifierLib.bundle import FORMAT_VERSION, load_bundle
+from TumorClassifierLib.errors import InputError
+from TumorClassifierLib.network import TumorClassifierNet
+from conftest import TINY_NETWORK, TINY_PREPROCESSING, make_tiny_bundle
+
+
+def outputs(network):
+    x = torch.randn(1, 1, 32, 32, 32, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        return network(x)
+
+
+@pytest.mark.parametrize("archive", [False, True], ids=["folder", "zip"])
+def test_round_trip_gives_the_same_network_and_metadata(tmp_path, archive):
+    path = make_tiny_bundle(tmp_path / ("m.zip" if archive else "m"), seed=3, archive=archive)
+    loaded = load_bundle(path)
+    torch.manual_seed(3)
+    original = TumorClassifierNet(TINY_NETWORK).eval()  # as make_tiny_bundle built it
+    torch.testing.assert_close(outputs(loaded.network), outputs(original))
+    assert loaded.metadata.network == TINY_NETWORK
+    assert loaded.metadata.preprocessing == TINY_PREPROCESSING
+    assert loaded.metadata.software["torch"] == torch.__version__
+    assert len(loaded.metadata.weights_sha256) == 64 and not loaded.network.training
+
+
+def edit_metadata(path, change):
+    metadata = json.loads((path / "metadata.json").read_text())
+    change(metadata)
+    (path / "metadata.json").write_text(json.dumps(metadata))
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    path = make_tiny_bundle(tmp_path / "m")
+    weights = bytearray((path / "model.safetensors").read_bytes())
+    weights[-10] ^= 0xFF
+    (path / "model.safetensors").write_bytes(bytes(weights))
+    with pytest.raises(InputError, match="sha256"):
+        load_bundle(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(surprise=1), "unknown key.*surprise"),
+    (lambda m: m["preprocessing"].update(crop=True), "preprocessing: unknown key.*crop"),
+    (lambda m: m["network"].update(base_filters=4), "do not fit"),
+    (lambda m: m.update(format_version=FORMAT_VERSION + 1), "newer"),
+    (lambda m: m.update(atlas_sha256="0" * 64), "different atlas"),
+    (lambda m: m.update(format="something-else"), "not TumorClassifier model metadata"),
+    (lambda m: m["network"].update(num_classes=3), "class codes"),
+], ids=["unknown-key", "unknown-nested-key", "wrong-config", "newer-format", "other-atlas",
+        "foreign", "class-count"])
+def test_bad_metadata_is_refused_with_a_clear_message(tmp_path, change, message):
+    path = make_tiny_bundle(tmp_path / "m")
+    edit_metadata(path, change)
+    with pytest.raises(InputError, match=message):
+        load_bundle(path)
+
+
+def test_pickles_are_never_loaded(tmp_path):
+    pickle_file = tmp_path / "model.pt"
+    torch.save({"weights": torch.zeros(3)}, pickle_file)
+    with pytest.raises(InputError, match="pickle"):
+        load_bundle(pickle_file)
+
+
+def test_truncated_archive_is_refused(tmp_path):
+    path = make_tiny_bundle(tmp_path / "m.zip", archive=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="m.zip"):
+        load_bundle(path)
+
+
+def test_archive_without_weights_is_refused(tmp_path):
+    path = tmp_path / "empty.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("metadata.json", "{}")
+    with pytest.raises(InputError, match="not a model bundle"):
+        load_bundle(path)
+
+
+def test_missing_default_model_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUMORCLASSIFIER_RESOURCES", str(tmp_path))
+    with pytest.raises(InputError, match="no default model is installed"):
+        load_bundle(None)
+
+
+def test_saving_over_an_existing_bundle_replaces_it_whole(tmp_path):
+    path = make_tiny_bundle(tmp_path / "m", seed=1)
+    make_tiny_bundle(path, seed=2)
+    assert sorted(p.name for p in path.iterdir()) == ["metadata.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging left behind
+    load_bundle(path)

@@ -1,0 +1,119 @@
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from TumorClassifierLib.gradcam import GradCAM, normalise_per_sample
+from TumorClassifierLib.network import TumorClassifierNet
+from conftest import TINY_NETWORK
+
+
+class HandWired(nn.Module):
+    """Class 0 = "bright": its score is the mean of a 4x-downsampled intensity map.
+    Class 1 = "dark": the mean of the negated map."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Conv3d(1, 2, kernel_size=4, stride=4)
+        self.classifier = nn.Linear(2, 2)
+        with torch.no_grad():
+            self.features.weight.zero_()
+            self.features.weight[0].fill_(1 / 64)  # channel 0: local mean intensity
+            self.features.weight[1].fill_(-1 / 64)  # channel 1: its negative
+            self.features.bias.zero_()
+            self.classifier.weight.copy_(torch.eye(2))
+            self.classifier.bias.zero_()
+
+    def forward(self, x):
+        return self.classifier(F.adaptive_avg_pool3d(F.relu(self.features(x)), 1).flatten(1))
+
+
+def lesion_volume(centre=(20, 9, 27), radius=4, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    volume = 0.1 * rng.random((size, size, size)).astype(np.float32)
+    k, j, i = np.indices(volume.shape)
+    inside = (k - centre[0]) ** 2 + (j - centre[1]) ** 2 + (i - centre[2]) ** 2 <= radius ** 2
+    volume[inside] = 1.0
+    return torch.from_numpy(volume)[None, None], inside
+
+
+def test_peak_falls_inside_a_planted_bright_lesion():
+    x, lesion = lesion_volume()
+    network = HandWired().eval()
+    with GradCAM(network, network.features) as cam:
+        logits, maps = cam(x)
+    assert logits.argmax().item() == 0  # "bright"
+    peak = np.unravel_index(maps[0].argmax().item(), maps[0].shape)
+    assert lesion[peak]
+    assert maps.shape == (1, 32, 32, 32)
+    assert maps.max().item() == 1.0 and maps.min().item() == 0.0
+
+
+def reference_gradcam(network, layer, x, class_index):
+    """The textbook way: full forward with autograd everywhere, then backward."""
+    store = {}
+    handle = layer.register_forward_hook(lambda m, i, o: store.update(a=o))
+    logits = network(x)
+    handle.remove()
+    gradients = torch.autograd.grad(logits[0, class_index], store["a"])[0]
+    weights = gradients.mean(dim=(2, 3, 4), keepdim=True)
+    cam = F.relu((weights * store["a"]).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=x.shape[2:], mode="trilinear", align_corners=False)
+    return normalise_per_sample(cam[:, 0]).detach()
+
+
+def test_cheap_backward_equals_the_full_backward_on_the_paper_network():
+    torch.manual_seed(0)
+    network = TumorClassifierNet(TINY_NETWORK).eval()
+    x = torch.randn(1, 1, 32, 32, 32)
+    for class_index in (0, 4):
+        with GradCAM(network, network.gradcam_layer) as cam:
+            _, maps = cam(x, class_index=class_index)
+        expected = reference_gradcam(network, network.gradcam_layer, x, class_index)
+        torch.testing.assert_close(maps, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_leaves_the_model_as_it_was():
+    torch.manual_seed(0)
+    network = TumorClassifierNet(TINY_NETWORK).eval()
+    x = torch.randn(1, 1, 32, 32, 32)
+    with torch.no_grad():
+        plain = network(x)
+    with GradCAM(network, network.gradcam_layer) as cam:
+        logits, _ = cam(x)
+        assert len(network.gradcam_layer._forward_hooks) == 1
+    assert len(network.gradcam_layer._forward_hooks) == 0  # hook removed on exit
+    assert all(p.grad is None for p in network.parameters())  # no gradients left behind
+    assert all(p.requires_grad for p in network.parameters())
+    assert torch.is_grad_enabled()
+    torch.testing.assert_close(logits, plain)
+
+
+def test_hook_is_removed_even_when_the_block_raises():
+    network = HandWired()
+    try:
+        with GradCAM(network, network.features):
+            raise KeyError("boom")
+    except KeyError:
+        pass
+    assert len(network.features._forward_hooks) == 0
+
+
+def test_batch_and_chosen_class():
+    x1, _ = lesion_volume(centre=(8, 8, 8))
+    x2, _ = lesion_volume(centre=(24, 24, 24), seed=1)
+    network = HandWired().eval()
+    with GradCAM(network, network.features) as cam:
+        logits, maps = cam(torch.cat([x1, x2]))
+        _, dark = cam(x1, class_index=1)
+    assert maps.shape == (2, 32, 32, 32)
+    assert maps[0, 8, 8, 8] == 1.0 or maps[0, 6:11, 6:11, 6:11].max() == 1.0
+    assert maps[1, 22:27, 22:27, 22:27].max() == 1.0
+    assert dark.shape == (1, 32, 32, 32) and dark[0, 6:11, 6:11, 6:11].max() < 0.5
+
+
+def test_normalise_handles_flat_maps():
+    maps = torch.stack([torch.zeros(4, 4, 4), torch.arange(64.0).reshape(4, 4, 4)])
+    normalised = normalise_per_sample(maps)
+    assert torch.all(normalised[0] == 0)
+    assert normalised[1].min() == 0 and normalised[1].max() == 1

@@ -1,0 +1,101 @@
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from TumorClassifierLib.cli import main
+from TumorClassifierLib.volume import read_volume, write_volume
+from conftest import plant_lesion
+
+
+@pytest.fixture(scope="module")
+def scans(head, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scans")
+    first = write_volume(plant_lesion(head, (150.0, -100.0, 90.0), 12.0, 3000.0),
+                         folder / "first case.nii.gz")  # a space in the name
+    second = write_volume(head, folder / "zweite_ü.nrrd")  # non-ASCII
+    return first, second
+
+
+def rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_batch_writes_outputs_reports_a_bad_case_and_resumes(scans, tiny_bundle, tmp_path,
+                                                             capsys):
+    out = tmp_path / "out"
+    missing = tmp_path / "missing.nii.gz"
+    code = main(["classify", str(scans[0]), str(missing), str(scans[1]),
+                 "--model", str(tiny_bundle), "--out", str(out)])
+    assert code == 2
+    error_lines = [l for l in capsys.readouterr().err.splitlines() if l.startswith("error:")]
+    assert error_lines == [f"error: {missing}: no such file or folder"]
+    table = rows(out / "results.csv")
+    assert [(r["case"], r["status"]) for r in table] == [
+        ("first case", "ok"), ("missing", "error"), ("zweite_ü", "ok")]
+    record = json.loads((out / "first case_probabilities.json").read_text())
+    assert abs(sum(record["probabilities"].values()) - 1) < 1e-9
+    heatmap = read_volume(out / "first case_heatmap.nii.gz")
+    assert heatmap.same_geometry(read_volume(scans[0]), atol=1e-4)
+    assert (out / "zweite_ü_overlay.png").stat().st_size > 10_000
+    assert not [p for p in out.iterdir() if ".part" in p.name]  # no half-written files
+
+    # A re-run skips finished cases and retries only the failed one.
+    code = main(["classify", str(scans[0]), str(missing), str(scans[1]),
+                 "--model", str(tiny_bundle), "--out", str(out)])
+    assert code == 2
+    assert "skipping 2 case(s)" in capsys.readouterr().err
+    assert [r["case"] for r in rows(out / "results.csv")] == [
+        "first case", "missing", "zweite_ü", "missing"]
+
+
+def test_manifest_run(scans, tiny_bundle, tmp_path):
+    manifest = tmp_path / "cases.csv"
+    manifest.write_text(f"path,case\n{scans[1]},only\n")
+    assert main(["classify", "--manifest", str(manifest), "--model", str(tiny_bundle),
+                 "--out", str(tmp_path / "o"), "--no-overlay", "--cam-class", "HGG"]) == 0
+    record = json.loads((tmp_path / "o" / "only_probabilities.json").read_text())
+    assert record["cam_class"] == "HGG"
+    assert not (tmp_path / "o" / "only_overlay.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["classify"], "give at least one scan"),
+    (["classify", "x.nii.gz", "--model", "/no/such/model"], "/no/such/model: no such model"),
+    (["classify", "x.nii.gz", "--model", "MODEL", "--device", "tpu"], "device must be"),
+    (["classify", "--manifest", "/no/such.csv", "--model", "MODEL"], "no such manifest"),
+])
+def test_user_errors_exit_2_with_one_line(args, message, tiny_bundle, capsys):
+    args = [str(tiny_bundle) if a == "MODEL" else a for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+
+
+def test_demo_without_a_default_model_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TUMORCLASSIFIER_RESOURCES", str(tmp_path))
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 2
+    assert "no default model is installed" in capsys.readouterr().err
+
+
+def test_info_prints_the_model_card(tiny_bundle, capsys):
+    assert main(["info", "--model", str(tiny_bundle)]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["name"] == "tiny-test" and card["network"]["base_filters"] == 2
+
+
+def test_console_script_hides_tracebacks_unless_debug(tmp_path):
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    command = [sys.executable, "-m", "TumorClassifierLib.cli", "classify", "x.nii.gz",
+               "--model", str(tmp_path / "absent")]
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
+    assert quiet.stderr.strip().count("\n") == 0
+    loud = subprocess.run(command[:3] + ["--debug"] + command[3:], capture_output=True,
+                          text=True, env=env)
+    assert "Traceback" in loud.stderr

@@ -1,0 +1,110 @@
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from TumorClassifierLib.classes import CLASS_CODES
+from TumorClassifierLib.errors import InputError
+from TumorClassifierLib.inference import Classifier
+from TumorClassifierLib.volume import Volume, write_volume
+from conftest import plant_lesion, restore
+
+LESION_CENTRE = (150.0, -100.0, 90.0)
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_bundle):
+    return Classifier.from_bundle(tiny_bundle, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def scan(head):
+    return plant_lesion(head, LESION_CENTRE, 12.0, 3000.0)
+
+
+def test_result_has_seven_probabilities_summing_to_one(classifier, scan):
+    result = classifier.classify(scan)
+    assert list(result.probabilities) == list(CLASS_CODES)
+    assert abs(sum(result.probabilities.values()) - 1) < 1e-9
+    assert result.predicted_class == max(result.probabilities, key=result.probabilities.get)
+    assert result.cam_class == result.predicted_class
+    assert set(result.timings) >= {"read", "registration", "resampling",
+                                   "network_and_gradcam", "heatmap_to_input"}
+    assert result.registration["ok"] and result.device == "cpu"
+    json.dumps(result.to_dict())  # JSON-ready
+    assert all(code in result.table() for code in CLASS_CODES)
+
+
+@pytest.mark.parametrize("direction", [
+    (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0),
+    (-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0),
+    tuple(sitk.Euler3DTransform((0, 0, 0), 0.3, -0.2, 0.1).GetMatrix()),
+], ids=["LPS", "RAS", "oblique"])
+def test_heatmap_has_the_input_geometry(classifier, scan, direction):
+    stored = restore(scan, direction)
+    result = classifier.classify(stored)
+    assert result.heatmap.same_geometry(Volume.from_sitk(stored), atol=1e-9)
+    assert result.heatmap.array.dtype == np.float32
+    assert result.heatmap.array.min() >= 0 and result.heatmap.array.max() == pytest.approx(1)
+
+
+def test_repeat_runs_on_cpu_are_bit_identical(classifier, scan):
+    first, second = classifier.classify(scan), classifier.classify(scan)
+    assert first.probabilities == second.probabilities
+    np.testing.assert_array_equal(first.heatmap.array, second.heatmap.array)
+
+
+def test_file_and_volume_inputs_agree(classifier, scan, tmp_path):
+    path = write_volume(scan, tmp_path / "scan.nii.gz")
+    from_file = classifier.classify(path)
+    from_volume = classifier.classify(Volume.from_sitk(scan))
+    assert from_file.source == "scan.nii.gz"
+    assert from_file.probabilities == pytest.approx(from_volume.probabilities, abs=1e-6)
+
+
+def test_chosen_cam_class(classifier, scan):
+    result = classifier.classify(scan, cam_class="men")  # an alias of MENINGIOMA
+    assert result.cam_class == "MENINGIOMA"
+    with pytest.raises(ValueError, match="unknown class"):
+        classifier.classify(scan, cam_class="banana")
+
+
+def test_float32_and_bfloat16_agree(tiny_bundle, scan):
+    fp32 = Classifier.from_bundle(tiny_bundle, device="cpu", precision="float32").classify(scan)
+    bf16 = Classifier.from_bundle(tiny_bundle, device="cpu", precision="bfloat16").classify(scan)
+    assert fp32.precision == "float32" and bf16.precision == "bfloat16"
+    for code in CLASS_CODES:
+        assert abs(fp32.probabilities[code] - bf16.probabilities[code]) < 0.02
+
+
+def test_out_of_gpu_memory_retries_on_the_cpu(tiny_bundle, scan, monkeypatch):
+    classifier = Classifier.from_bundle(tiny_bundle, device="cpu")
+    classifier.device = torch.device("cuda")  # pretend; the first forward "runs out"
+    real_forward = classifier._forward
+    calls = []
+
+    def forward(tensor, cam_index, device):
+        calls.append(device.type)
+        if device.type == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real_forward(tensor, cam_index, device)
+
+    monkeypatch.setattr(classifier, "_forward", forward)
+    result = classifier.classify(scan)
+    assert calls == ["cuda", "cpu"] and result.device == "cpu"
+    assert any("Out of GPU memory" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:banana", "gpu"])
+def test_unknown_device_is_a_clear_error(tiny_bundle, device):
+    with pytest.raises(InputError, match="device"):
+        Classifier.from_bundle(tiny_bundle, device=device)
+
+
+def test_cuda_requested_without_a_gpu_is_a_clear_error(tiny_bundle):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU, so asking for one is not an error")
+    with pytest.raises(InputError, match="no CUDA GPU"):
+        Classifier.from_bundle(tiny_bundle, device="cuda")

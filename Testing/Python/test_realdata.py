@@ -1,0 +1,35 @@
+"""The real scans in ../shared/realdata: never copied here, never trained on; read at test time."""
+
+import csv
+
+import pytest
+
+from TumorClassifierLib.atlas import load_atlas
+from TumorClassifierLib.preprocessing import PreprocessingConfig, is_skull_stripped
+from TumorClassifierLib.registration import register_to_atlas
+from TumorClassifierLib.volume import read_sitk_image
+from conftest import REALDATA, needs_realdata
+
+
+def manifest_rows():
+    if not (REALDATA / "MANIFEST.tsv").is_file():
+        return []
+    with open(REALDATA / "MANIFEST.tsv", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+@needs_realdata
+@pytest.mark.parametrize("row", manifest_rows(), ids=lambda row: row["case"])
+def test_real_scan_reads_and_registers(row):
+    image = read_sitk_image(REALDATA / row["case"] / row["image"])
+    assert image.GetDimension() == 3
+    stripped = is_skull_stripped(image, PreprocessingConfig())
+    assert stripped == row["skull"].startswith("skull-stripped")
+    result = register_to_atlas(image, load_atlas(), stripped)
+    assert result.ok, result.problem
+    assert result.brain_in_view > 0.9
+
+
+@needs_realdata
+def test_manifest_lists_sixteen_cases():
+    assert len(manifest_rows()) == 16

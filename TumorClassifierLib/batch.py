@@ -1,7 +1,8 @@
 """Case lists and the results table of a batch run.
 
-A manifest is a CSV with a `path` column and optionally `case`, `label`, `patient_id`, `mask`
-and `fold` (the same file `train` and `evaluate` read). Relative paths are taken from the
+A manifest is a CSV with a `path` column and optionally `case`, `label`, `patient_id`,
+`brain_mask` (used for preprocessing), `lesion_mask` (used by evaluation) and `fold` (the same
+file `train` and `evaluate` read). Relative paths are taken from the
 manifest's folder. The results CSV is appended one row per case and flushed at once, so a run
 that is stopped keeps every finished row and a re-run skips the cases already done.
 """
@@ -9,6 +10,7 @@ that is stopped keeps every finished row and a re-run skips the cases already do
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 from .errors import InputError
 from .volume import case_name
 
-MANIFEST_COLUMNS = ("path", "case", "label", "patient_id", "mask", "fold")
+MANIFEST_COLUMNS = ("path", "case", "label", "patient_id", "brain_mask", "lesion_mask", "fold")
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,8 @@ class Case:
     path: Path
     label: str = ""
     patient_id: str = ""
-    mask: Path | None = None
+    brain_mask: Path | None = None
+    lesion_mask: Path | None = None
     fold: str = ""
 
 
@@ -53,10 +56,10 @@ def read_manifest(manifest: str | os.PathLike) -> list[Case]:
             if not row.get("path"):
                 raise InputError(f"{manifest}:{line}: empty path")
             path = _resolve(manifest, row["path"])
+            masks = {key: _resolve(manifest, row[key]) if row.get(key) else None
+                     for key in ("brain_mask", "lesion_mask")}
             cases.append(Case(row.get("case") or case_name(path), path, row.get("label", ""),
-                              row.get("patient_id", ""),
-                              _resolve(manifest, row["mask"]) if row.get("mask") else None,
-                              row.get("fold", "")))
+                              row.get("patient_id", ""), fold=row.get("fold", ""), **masks))
     if not cases:
         raise InputError(f"{manifest}: lists no cases")
     return _unique_names(cases)
@@ -79,8 +82,8 @@ def _unique_names(cases: list[Case]) -> list[Case]:
     counts: dict[str, int] = {}
     for case in cases:
         counts[case.name] = counts.get(case.name, 0) + 1
-    renamed = [Case(f"{c.path.parent.name}_{c.name}", c.path, c.label, c.patient_id, c.mask,
-                    c.fold) if counts[c.name] > 1 else c for c in cases]
+    renamed = [dataclasses.replace(c, name=f"{c.path.parent.name}_{c.name}")
+               if counts[c.name] > 1 else c for c in cases]
     seen = set()
     for case in renamed:
         if case.name in seen:

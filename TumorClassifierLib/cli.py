@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("scans", nargs="*", type=Path,
                           help="NIfTI/NRRD/MHA files or DICOM series folders")
     classify.add_argument("--manifest", type=Path, help="CSV with a 'path' column (and "
-                          "optionally case, mask)")
+                          "optionally case, brain_mask)")
     _add_run_options(classify)
 
     demo = commands.add_parser("demo", help="classify the bundled sample scans with the "
@@ -127,7 +127,7 @@ def run_batch(classifier, cases, args) -> int:
         progress.set_postfix_str(case.name)
         start = time.perf_counter()
         try:
-            result = classifier.classify(case.path, cam_class=args.cam_class, mask=case.mask,
+            result = classifier.classify(case.path, cam_class=args.cam_class, mask=case.brain_mask,
                                          allow_poor_registration=args.force)
             files = write_case_outputs(result, case, args.out, overlay=not args.no_overlay)
             tqdm.write(result.table())

@@ -7,13 +7,13 @@ from TumorClassifierLib.errors import InputError
 def test_manifest_csv_and_tsv_with_relative_paths(tmp_path):
     (tmp_path / "a.csv").write_text("path,label,patient_id\nscans/one.nii.gz,HGG,p1\n"
                                     "/abs/two.nrrd,LGG,p2\n")
-    (tmp_path / "b.tsv").write_text("path\tcase\tmask\nscans/one.nii.gz\tcase1\tmask.nii\n")
+    (tmp_path / "b.tsv").write_text("path\tcase\tbrain_mask\nscans/one.nii.gz\tcase1\tmask.nii\n")
     cases = read_manifest(tmp_path / "a.csv")
     assert [c.name for c in cases] == ["one", "two"]
     assert cases[0].path == tmp_path / "scans" / "one.nii.gz" and cases[0].label == "HGG"
     assert str(cases[1].path) == "/abs/two.nrrd" and cases[1].patient_id == "p2"
     tsv = read_manifest(tmp_path / "b.tsv")
-    assert tsv[0].name == "case1" and tsv[0].mask == tmp_path / "mask.nii"
+    assert tsv[0].name == "case1" and tsv[0].brain_mask == tmp_path / "mask.nii"
 
 
 @pytest.mark.parametrize("text, message", [

@@ -12,8 +12,6 @@ import hashlib
 import json
 import os
 import platform
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from .errors import InputError
 from .network import NetworkConfig, TumorClassifierNet
 from .preprocessing import PreprocessingConfig
 from .resources import default_model_dir
+from .volume import atomic_output
 
 FORMAT = "tumorclassifier-model"
 FORMAT_VERSION = 1
@@ -93,8 +92,8 @@ def software_versions() -> dict:
 
 def save_bundle(network: TumorClassifierNet, metadata: ModelMetadata, path: str | os.PathLike,
                 archive: bool | None = None) -> Path:
-    """Write a bundle folder, or a .zip archive when `path` ends in .zip (or `archive`).
-    Written under a temporary name and renamed, so an existing bundle is never half replaced."""
+    """Write a bundle folder, or a .zip archive when `path` ends in .zip (or `archive`); each
+    file is written under a temporary name and renamed into place."""
     path = Path(path)
     archive = path.suffix.lower() == ".zip" if archive is None else archive
     weights = save_safetensors({k: v.detach().cpu().contiguous()
@@ -104,24 +103,19 @@ def save_bundle(network: TumorClassifierNet, metadata: ModelMetadata, path: str 
                          atlas_sha256=metadata.atlas_sha256 or load_atlas().identity,
                          software=metadata.software or software_versions())
     text = json.dumps(metadata_dict, indent=2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        if archive:
-            staged = staging / path.name
-            with zipfile.ZipFile(staged, "w", zipfile.ZIP_STORED) as bundle_zip:
+    if archive:
+        with atomic_output(path, ".zip") as temporary:
+            with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as bundle_zip:
                 bundle_zip.writestr(METADATA_FILE, text)
                 bundle_zip.writestr(WEIGHTS_FILE, weights)
-        else:
-            staged = staging / "bundle"
-            staged.mkdir()
-            (staged / METADATA_FILE).write_text(text)
-            (staged / WEIGHTS_FILE).write_bytes(weights)
-        if path.is_dir():
-            shutil.rmtree(path)
-        os.replace(staged, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        # Weights first, metadata last: it carries the weights' hash, so a crash between the
+        # two leaves a bundle that loading refuses, never one that loads the wrong weights.
+        # Other files in the folder (a training log) are kept.
+        with atomic_output(path / WEIGHTS_FILE, ".safetensors") as temporary:
+            temporary.write_bytes(weights)
+        with atomic_output(path / METADATA_FILE, ".json") as temporary:
+            temporary.write_text(text, encoding="utf-8")
     return path
 
 

@@ -4,6 +4,9 @@
                                      [--cam-class C] [--force] [--debug]
     tumorclassifier demo [--out DIR]      classify the bundled sample scans
     tumorclassifier info [--model B]      show a model's card
+    tumorclassifier phantoms --out DIR --per-class N --seed S
+    tumorclassifier train --manifest CSV --out MODEL_DIR [--fold K] [--resume] ...
+    tumorclassifier evaluate --model B --manifest CSV --out REPORT_DIR
 
 Exit codes: 0 success, 2 a user error (one line on stderr; the traceback only with --debug),
 1 an internal error.
@@ -12,12 +15,15 @@ Exit codes: 0 success, 2 a user error (one line on stderr; the traceback only wi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
 from .errors import InputError
+from .network import NetworkConfig
+from .training import TrainingConfig
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -43,7 +49,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="show what a model bundle says about itself")
     info.add_argument("--model", type=Path, help="bundle folder or .zip (default: bundled)")
-    for sub in (classify, demo, info):
+
+    phantoms = commands.add_parser("phantoms", help="write a synthetic cohort of all classes")
+    phantoms.add_argument("--out", type=Path, required=True)
+    phantoms.add_argument("--per-class", type=int, required=True)
+    phantoms.add_argument("--seed", type=int, required=True)
+    phantoms.add_argument("--workers", type=int, default=1)
+
+    train = commands.add_parser("train", help="train a model with the paper's protocol")
+    train.add_argument("--manifest", type=Path, required=True)
+    train.add_argument("--out", type=Path, required=True, help="model bundle folder to write")
+    train.add_argument("--resume", action="store_true", help="go on from the last checkpoint")
+    train.add_argument("--cache", type=Path, help="preprocessing cache folder "
+                       "(default: OUT/training/cache)")
+    train.add_argument("--device", default="auto")
+    train.add_argument("--name", default="tumorclassifier")
+    train.add_argument("--description", default="")
+    for field in dataclasses.fields(TrainingConfig):
+        train.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default),
+                           default=field.default, help=f"default: {field.default}")
+    train.add_argument("--input-shape", type=int, nargs=3, default=[128, 128, 128])
+    train.add_argument("--base-filters", type=int, default=NetworkConfig().base_filters)
+    train.add_argument("--depth", type=int, default=NetworkConfig().depth)
+    evaluate = commands.add_parser("evaluate", help="the paper's metrics and figures on a "
+                                   "labelled manifest")
+    evaluate.add_argument("--model", type=Path, help="bundle (default: the bundled model)")
+    evaluate.add_argument("--manifest", type=Path, required=True)
+    evaluate.add_argument("--out", type=Path, required=True)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--precision", default="auto",
+                          choices=("auto", "float32", "bfloat16"))
+    for sub in (classify, demo, info, phantoms, train, evaluate):
         # SUPPRESS: a sub-command's default must not undo a --debug given before it.
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show tracebacks")
@@ -68,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "info":
             return _info(args)
+        if args.command == "phantoms":
+            return _phantoms(args)
+        if args.command == "train":
+            return _train(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
         return _classify_command(args)
     except InputError as error:
         if args.debug:
@@ -84,6 +126,49 @@ def _info(args) -> int:
     from .configuration import to_dict
     bundle = load_bundle(args.model)
     print(json.dumps(to_dict(bundle.metadata), indent=2))
+    return EXIT_OK
+
+
+def _phantoms(args) -> int:
+    from tqdm import tqdm
+
+    from .phantoms import write_cohort
+    if args.per_class < 1:
+        raise InputError(f"--per-class must be at least 1, not {args.per_class}")
+    with tqdm(total=args.per_class * 7, unit="case", file=sys.stderr) as bar:
+        manifest = write_cohort(args.out, args.per_class, args.seed, workers=args.workers,
+                                progress=lambda row: bar.update())
+    print(f"manifest: {manifest}")
+    return EXIT_OK
+
+
+def _train(args) -> int:
+    from .batch import read_manifest
+    from .preprocessing import PreprocessingConfig
+    from .training import train
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainingConfig)}
+    try:
+        config = TrainingConfig(**values)
+        network = NetworkConfig(base_filters=args.base_filters, depth=args.depth)
+        preprocessing = PreprocessingConfig(input_shape=tuple(args.input_shape))
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    out = train(read_manifest(args.manifest), args.out, config, network, preprocessing,
+                cache_dir=args.cache, device=args.device, resume=args.resume, name=args.name,
+                description=args.description)
+    print(f"model bundle: {out}")
+    return EXIT_OK
+
+
+def _evaluate(args) -> int:
+    from .batch import read_manifest
+    from .evaluation import evaluate
+    from .inference import Classifier
+    cases = read_manifest(args.manifest)
+    classifier = Classifier.from_bundle(args.model, args.device, args.precision)
+    metrics = evaluate(classifier, cases, args.out)
+    print(f"accuracy {metrics['accuracy']:.4f} on {metrics['cases']} case(s); "
+          f"report: {args.out / 'report.html'}")
     return EXIT_OK
 
 

@@ -90,9 +90,20 @@ def test_missing_default_model_says_so(tmp_path, monkeypatch):
         load_bundle(None)
 
 
-def test_saving_over_an_existing_bundle_replaces_it_whole(tmp_path):
+def test_saving_over_an_existing_bundle_replaces_its_files_and_keeps_others(tmp_path):
     path = make_tiny_bundle(tmp_path / "m", seed=1)
+    (path / "training").mkdir()
+    first = load_bundle(path).metadata.weights_sha256
     make_tiny_bundle(path, seed=2)
-    assert sorted(p.name for p in path.iterdir()) == ["metadata.json", "model.safetensors"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging left behind
-    load_bundle(path)
+    assert sorted(p.name for p in path.iterdir()) == ["metadata.json", "model.safetensors",
+                                                      "training"]
+    assert load_bundle(path).metadata.weights_sha256 != first
+
+
+def test_weights_replaced_without_new_metadata_are_refused(tmp_path):
+    """What a crash between the two renames would leave behind."""
+    path = make_tiny_bundle(tmp_path / "m", seed=1)
+    other = make_tiny_bundle(tmp_path / "other", seed=2)
+    (path / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
+    with pytest.raises(InputError, match="sha256"):
+        load_bundle(path)

@@ -1,0 +1,139 @@
+"""`tumorclassifier evaluate --model B --manifest test.csv --out REPORT_DIR`
+
+Classifies every case of a labelled manifest (resumable: finished cases are read back from the
+per-case CSV), measures where the Grad-CAM heatmap falls when a lesion mask is given, and
+writes metrics.json, cases.csv, PNG figures and a self-contained report.html.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .batch import Case, ResultsTable
+from .errors import InputError
+from .evaluation_metrics import attention_metrics, classification_metrics
+from .inference import Classifier, ClassificationResult
+from .volume import atomic_output, read_sitk_image
+
+
+def case_columns(codes) -> list[str]:
+    return (["case", "label", "status", "predicted_class", "correct"]
+            + [f"p_{code}" for code in codes]
+            + ["cam_in_lesion", "cam_peak_in_lesion", "cam_peak_distance_mm",
+               "registration_correlation", "warnings", "error", "seconds"])
+
+
+def evaluate(classifier: Classifier, cases: list[Case], out: str | Path,
+             progress: bool = True) -> dict:
+    out = Path(out)
+    codes = classifier.metadata.class_codes
+    unlabelled = [c.name for c in cases if c.label not in codes]
+    if unlabelled:
+        raise InputError(f"evaluation needs a label from {', '.join(codes)} for every case; "
+                         f"missing or unknown for {', '.join(unlabelled[:5])}")
+    table = ResultsTable(out / "cases.csv", case_columns(codes))
+    done = table.finished_cases()
+    from tqdm import tqdm
+    for case in tqdm([c for c in cases if c.name not in done], unit="scan", file=sys.stderr,
+                     disable=not progress, desc="evaluating"):
+        start = time.perf_counter()
+        try:
+            result = classifier.classify(case.path, mask=case.brain_mask)
+            row = _case_row(case, result, codes)
+        except InputError as error:
+            row = {"case": case.name, "label": case.label, "status": "error",
+                   "error": str(error)}
+        row["seconds"] = round(time.perf_counter() - start, 3)
+        table.append(row)
+    rows = _read_rows(out / "cases.csv", codes)
+    names = {c.name for c in cases}
+    rows = [r for r in rows if r["case"] in names]
+    ok = [r for r in rows if r["status"] == "ok"]
+    labels = np.array([codes.index(r["label"]) for r in ok], dtype=int)
+    probabilities = np.array([[r[f"p_{code}"] for code in codes] for r in ok]).reshape(-1,
+                                                                                       len(codes))
+    metrics = classification_metrics(labels, probabilities, codes)
+    metrics["failed_cases"] = [{"case": r["case"], "error": r["error"]} for r in rows
+                               if r["status"] != "ok"]
+    metrics["grad_cam"] = attention_metrics(ok, codes)
+    metrics["model"] = {"name": classifier.metadata.name,
+                        "weights_sha256": classifier.metadata.weights_sha256}
+    with atomic_output(out / "metrics.json", ".json") as temporary:
+        temporary.write_text(json.dumps(_rounded(metrics), indent=2))
+    from .evaluation_report import write_report
+    write_report(metrics, ok, codes, dict(classifier.metadata.display_names), out)
+    return metrics
+
+
+def _case_row(case: Case, result: ClassificationResult, codes) -> dict:
+    row = {"case": case.name, "label": case.label, "status": "ok",
+           "predicted_class": result.predicted_class,
+           "correct": int(result.predicted_class == case.label),
+           "registration_correlation": result.registration["correlation"],
+           "warnings": " | ".join(result.warnings), "error": ""}
+    row.update({f"p_{code}": f"{result.probabilities[code]:.6f}" for code in codes})
+    if case.lesion_mask is not None:
+        row.update(heatmap_versus_lesion(result, case.lesion_mask))
+    return row
+
+
+def heatmap_versus_lesion(result: ClassificationResult, lesion_path: Path) -> dict:
+    """Share of the heatmap inside the lesion, whether its peak is inside, and the peak's
+    distance to the lesion in mm. Empty for a case without lesion (a healthy scan)."""
+    heatmap = result.heatmap.to_sitk()
+    lesion = sitk.Resample(read_sitk_image_allowing_empty(lesion_path), heatmap,
+                           sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    inside = sitk.GetArrayViewFromImage(lesion) > 0
+    if not inside.any():
+        return {}
+    heat = sitk.GetArrayViewFromImage(heatmap)
+    peak = np.unravel_index(np.argmax(heat), heat.shape)
+    # A copy, not a view: a view of this temporary image would outlive it.
+    distance = sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(
+        lesion, insideIsPositive=False, squaredDistance=False, useImageSpacing=True))
+    return {"cam_in_lesion": round(float(heat[inside].sum() / max(heat.sum(), 1e-12)), 5),
+            "cam_peak_in_lesion": int(inside[peak]),
+            "cam_peak_distance_mm": round(max(float(distance[peak]), 0.0), 2)}
+
+
+def read_sitk_image_allowing_empty(path: Path) -> sitk.Image:
+    """Lesion masks may legitimately be all zero (healthy phantoms), which the scan reader
+    refuses as 'constant'."""
+    try:
+        return read_sitk_image(path)
+    except InputError as error:
+        if "is constant" not in str(error):
+            raise
+        return sitk.ReadImage(str(path))
+
+
+def _read_rows(path: Path, codes) -> list[dict]:
+    numeric = [f"p_{code}" for code in codes] + ["cam_in_lesion", "cam_peak_distance_mm",
+                                                 "registration_correlation", "seconds"]
+    rows = []
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            for key in numeric:
+                row[key] = float(row[key]) if row.get(key) not in (None, "") else None
+            for key in ("correct", "cam_peak_in_lesion"):
+                row[key] = int(row[key]) if row.get(key) not in (None, "") else None
+            rows.append(row)
+    # A case evaluated twice (an error, then success on a re-run): the last row counts.
+    return list({row["case"]: row for row in rows}.values())
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 5)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value

@@ -21,10 +21,11 @@ def assign_folds(cases: list[Case], folds: int, seed: int = 0) -> list[int]:
     given = [case.fold for case in cases]
     if all(given):
         try:
-            return _check_given([int(f) for f in given], cases, folds)
+            numbers = [int(f) for f in given]
         except ValueError:
             raise InputError(f"the manifest's fold column must hold whole numbers 0..{folds - 1}"
                              ) from None
+        return _check_given(numbers, cases, folds)
     if any(given):
         raise InputError("the manifest's fold column is filled for some cases only")
 

@@ -122,7 +122,8 @@ def paint_meningioma(canvas: Canvas, rng: np.random.Generator) -> None:
     lateral = np.abs(i - MIDLINE_I)
     sites = {
         "convexity": surface & (k > 75) & (lateral > 25),
-        "falx": (np.abs(i - MIDLINE_I) < 6) & (k > 70) & (k < 120) & (j > 60) & (j < 190)
+        # The falx runs in the midline fissure (filled in the brain mask) above the callosum.
+        "falx": (np.abs(i - MIDLINE_I) < 3) & (k > 88) & (k < 125) & (j > 60) & (j < 190)
         & tissues.brain,
         "sphenoid_wing": surface & (lateral > 20) & (lateral < 55) & (j > 125) & (j < 155)
         & (k > 35) & (k < 60),

@@ -100,9 +100,6 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
                              flip_probability=config.flip_probability)
     val_set = make_dataset(validation, codes, preprocessing, cache, augment=False)
     sampler = DistributedSampler(train_set, world, rank, seed=config.seed) if world > 1 else None
-    train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=sampler is None,
-                              sampler=sampler, num_workers=config.loader_workers,
-                              generator=torch.Generator().manual_seed(config.seed))
     val_loader = DataLoader(val_set, batch_size=config.batch_size,
                             num_workers=config.loader_workers)
 
@@ -124,6 +121,12 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
     while state.epoch < config.max_epochs:
         if sampler is not None:
             sampler.set_epoch(state.epoch)
+        # Shuffling and flips seeded by (seed, epoch): a resumed run draws what an
+        # uninterrupted one would have.
+        train_loader = DataLoader(
+            train_set, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
+            num_workers=config.loader_workers,
+            generator=torch.Generator().manual_seed(config.seed * 100_003 + state.epoch))
         epoch_start = time.monotonic()
         train_loss, train_accuracy = _run_epoch(model, network, train_loader, weights, optimizer,
                                                 config, target, dtype, rank, progress,

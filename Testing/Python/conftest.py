@@ -81,3 +81,17 @@ def make_tiny_bundle(path: Path, seed: int = 0, archive: bool = False) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory) -> Path:
     return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def phantom_cohort(tmp_path_factory) -> Path:
+    """One phantom each of four classes (seed 7), written as train/evaluate read them."""
+    from TumorClassifierLib.phantoms import write_cohort
+    return write_cohort(tmp_path_factory.mktemp("phantoms"), per_class=1, seed=7,
+                        classes=("HGG", "PITADE", "ACSCHW", "HEALTHY"))
+
+
+@pytest.fixture(scope="session")
+def preprocessing_cache(tmp_path_factory) -> Path:
+    """Shared by the training tests, so each scan is registered once per test session."""
+    return tmp_path_factory.mktemp("cache")

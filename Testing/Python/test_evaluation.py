@@ -1,0 +1,65 @@
+import json
+
+import numpy as np
+import pytest
+
+from TumorClassifierLib.batch import read_manifest
+from TumorClassifierLib.evaluation import evaluate
+from TumorClassifierLib.evaluation_metrics import (classification_metrics,
+                                                   precision_recall_curve, roc_curve)
+from TumorClassifierLib.inference import Classifier
+
+LABELS = np.array([0, 0, 1, 1, 2, 2])
+PROBABILITIES = np.array([[.8, .1, .1], [.4, .5, .1], [.2, .7, .1], [.1, .8, .1],
+                          [.1, .2, .7], [.5, .2, .3]])
+
+
+def test_metrics_match_hand_computed_values():
+    m = classification_metrics(LABELS, PROBABILITIES, ("A", "B", "C"))
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    a, b, c = (m["per_class"][k] for k in "ABC")
+    # A: TP 1, FN 1, FP 1 (case 6), TN 3
+    assert (a["sensitivity"], a["specificity"], a["ppv"], a["npv"]) == pytest.approx(
+        (0.5, 0.75, 0.5, 0.75))
+    # B: TP 2, FP 1 (case 2), TN 3, FN 0
+    assert (b["sensitivity"], b["ppv"], b["npv"], b["f1"]) == pytest.approx(
+        (1.0, 2 / 3, 1.0, 0.8), abs=1e-6)
+    # A's ranking: .8(+) .5(-) .4(+) .2 .1 .1 -> 7 of 8 pairs in order; AP = (1 + 2/3) / 2
+    assert a["roc_auc"] == pytest.approx(7 / 8)
+    assert a["auprc"] == pytest.approx(5 / 6)
+    assert c["specificity"] == 1.0 and c["support"] == 2
+    assert m["confusion_matrix_normalised"][2] == [0.5, 0.0, 0.5]
+
+
+def test_curves_start_and_end_where_they_should():
+    fpr, tpr = roc_curve(PROBABILITIES[:, 0], LABELS == 0)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    recall, precision = precision_recall_curve(PROBABILITIES[:, 0], LABELS == 0)
+    assert recall[-1] == 1 and precision[0] == 1
+
+
+def test_absent_class_gets_no_auc():
+    m = classification_metrics(np.array([0, 0]), np.array([[.9, .1], [.6, .4]]), ("A", "B"))
+    assert m["per_class"]["B"]["roc_auc"] is None and m["per_class"]["B"]["sensitivity"] is None
+
+
+def test_evaluate_writes_metrics_figures_and_report(phantom_cohort, tiny_bundle, tmp_path):
+    cases = read_manifest(phantom_cohort)
+    classifier = Classifier.from_bundle(tiny_bundle, device="cpu")
+    metrics = evaluate(classifier, cases, tmp_path / "report", progress=False)
+    assert metrics["cases"] == len(cases)
+    on_disk = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert on_disk["confusion_matrix"] == metrics["confusion_matrix"]
+    tumours = on_disk["grad_cam"]["all_tumours"]
+    assert tumours["cases"] == 3  # HEALTHY has no lesion
+    for name in ("confusion_matrix.png", "roc_curves.png", "precision_recall_curves.png",
+                 "probability_dispersion.png", "report.html"):
+        assert (tmp_path / "report" / name).stat().st_size > 1000
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "data:image/png;base64" in html and "Accuracy" in html
+    # A re-run reads the finished cases back instead of classifying them again.
+    again = evaluate(classifier, cases, tmp_path / "report", progress=False)
+    assert again["confusion_matrix"] == metrics["confusion_matrix"]
+    assert len((tmp_path / "report" / "cases.csv").read_text().splitlines()) == len(cases) + 1

@@ -1,0 +1,91 @@
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from TumorClassifierLib.batch import read_manifest
+from TumorClassifierLib.bundle import load_bundle
+from TumorClassifierLib.network import NetworkConfig
+from TumorClassifierLib.preprocessing import PreprocessingConfig
+from TumorClassifierLib.training import TrainingConfig, train
+from TumorClassifierLib.training_data import class_weights
+
+TINY = NetworkConfig(base_filters=2, depth=3)
+SMALL = PreprocessingConfig(input_shape=(32, 32, 32))
+
+
+def quick(**overrides) -> TrainingConfig:
+    values = dict(folds=2, batch_size=2, loader_workers=0, learning_rate=5e-3, seed=0)
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+def history(out):
+    with open(out / "training" / "history.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_few_epochs_lower_the_loss_and_save_a_bundle(phantom_cohort, preprocessing_cache,
+                                                       tmp_path):
+    cases = read_manifest(phantom_cohort)
+    out = train(cases, tmp_path / "model", quick(max_epochs=6, flip_probability=0.0), TINY,
+                SMALL, cache_dir=preprocessing_cache, progress=False)
+    losses = [float(row["train_loss"]) for row in history(out)]
+    assert losses[-1] < losses[0]
+    bundle = load_bundle(out)
+    record = bundle.metadata.training
+    assert record["epochs_run"] == 6 and 1 <= record["best_epoch"] <= 6
+    assert sum(record["training_cases"].values()) + sum(record["validation_cases"].values()) \
+        == len(cases)
+    assert (out / "training" / "history.png").stat().st_size > 1000
+
+
+def test_resumed_run_continues_from_its_checkpoint(phantom_cohort, preprocessing_cache,
+                                                   tmp_path):
+    cases = read_manifest(phantom_cohort)
+    whole = train(cases, tmp_path / "whole", quick(max_epochs=4), TINY, SMALL,
+                  cache_dir=preprocessing_cache, progress=False)
+    part = train(cases, tmp_path / "part", quick(max_epochs=2), TINY, SMALL,
+                 cache_dir=preprocessing_cache, progress=False)
+    first_two = history(part)
+    resumed = train(cases, tmp_path / "part", quick(max_epochs=4), TINY, SMALL,
+                    cache_dir=preprocessing_cache, resume=True, progress=False)
+    rows = history(resumed)
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
+    assert rows[:2] == first_two  # the first epochs are kept, not rerun
+    # Same seeds, same data order: the resumed run ends where the uninterrupted one does.
+    for a, b in zip(history(whole), rows):
+        assert float(a["train_loss"]) == pytest.approx(float(b["train_loss"]), rel=1e-4)
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(phantom_cohort, tmp_path):
+    from TumorClassifierLib.errors import InputError
+    with pytest.raises(InputError, match="no checkpoint"):
+        train(read_manifest(phantom_cohort), tmp_path / "none", quick(max_epochs=1), TINY,
+              SMALL, cache_dir=tmp_path / "cache", resume=True, progress=False)
+
+
+def test_balanced_class_weights_follow_the_paper():
+    weights = class_weights([0, 0, 0, 1], 3)
+    # N / (C * n_c): 4 / (3 * 3) and 4 / (3 * 1); an absent class gets 0
+    assert torch.allclose(weights, torch.tensor([4 / 9, 4 / 3, 0.0]))
+
+
+def test_two_process_gloo_run_trains_and_saves_one_bundle(phantom_cohort, preprocessing_cache,
+                                                          tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", "-m", "TumorClassifierLib.cli", "train",
+               "--manifest", str(phantom_cohort), "--out", str(out), "--cache",
+               str(preprocessing_cache), "--folds", "2", "--max-epochs", "2", "--batch-size",
+               "1", "--loader-workers", "0", "--input-shape", "32", "32", "32",
+               "--base-filters", "2", "--depth", "3", "--device", "cpu"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("model bundle:") == 1  # rank 0 alone reports and writes
+    bundle = load_bundle(out)
+    assert bundle.metadata.training["epochs_run"] == 2

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     phantoms.add_argument("--per-class", type=int, required=True)
     phantoms.add_argument("--seed", type=int, required=True)
     phantoms.add_argument("--workers", type=int, default=1)
+    phantoms.add_argument("--spacing", type=float, help="resample to this isotropic voxel "
+                          "size in mm (small files)")
 
     train = commands.add_parser("train", help="train a model with the paper's protocol")
     train.add_argument("--manifest", type=Path, required=True)
@@ -137,7 +139,7 @@ def _phantoms(args) -> int:
         raise InputError(f"--per-class must be at least 1, not {args.per_class}")
     with tqdm(total=args.per_class * 7, unit="case", file=sys.stderr) as bar:
         manifest = write_cohort(args.out, args.per_class, args.seed, workers=args.workers,
-                                progress=lambda row: bar.update())
+                                progress=lambda row: bar.update(), spacing_mm=args.spacing)
     print(f"manifest: {manifest}")
     return EXIT_OK
 
@@ -178,12 +180,11 @@ def _classify_command(args) -> int:
     from .resources import sample_data_dir
 
     if args.command == "demo":
-        samples = sorted(p for p in sample_data_dir().glob("*") if p.name.endswith(
-            (".nii.gz", ".nii", ".nrrd", ".mha")))
         classifier = Classifier.from_bundle(args.model, args.device, args.precision)
-        if not samples:
-            raise InputError(f"{sample_data_dir()}: no sample scans are installed")
-        cases = cases_from_paths(samples)
+        manifest = sample_data_dir() / "manifest.csv"
+        if not manifest.is_file():
+            raise InputError(f"{manifest}: no sample scans are installed")
+        cases = read_manifest(manifest)
     else:
         if not args.scans and not args.manifest:
             raise InputError("give at least one scan, or --manifest CSV")

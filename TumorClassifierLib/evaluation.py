@@ -66,7 +66,7 @@ def evaluate(classifier: Classifier, cases: list[Case], out: str | Path,
     metrics["model"] = {"name": classifier.metadata.name,
                         "weights_sha256": classifier.metadata.weights_sha256}
     with atomic_output(out / "metrics.json", ".json") as temporary:
-        temporary.write_text(json.dumps(_rounded(metrics), indent=2))
+        temporary.write_text(json.dumps(_rounded(metrics), indent=2), encoding="utf-8")
     from .evaluation_report import write_report
     write_report(metrics, ok, codes, dict(classifier.metadata.display_names), out)
     return metrics
@@ -118,7 +118,7 @@ def _read_rows(path: Path, codes) -> list[dict]:
     numeric = [f"p_{code}" for code in codes] + ["cam_in_lesion", "cam_peak_distance_mm",
                                                  "registration_correlation", "seconds"]
     rows = []
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             for key in numeric:
                 row[key] = float(row[key]) if row.get(key) not in (None, "") else None

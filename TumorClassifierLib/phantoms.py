@@ -60,12 +60,14 @@ MANIFEST_FIELDS = ["path", "case", "label", "patient_id", "lesion_mask"]
 
 def write_cohort(out: str | os.PathLike, per_class: int, seed: int,
                  classes: tuple[str, ...] = CLASS_CODES, workers: int = 1,
-                 progress=None) -> Path:
+                 progress=None, spacing_mm: float | None = None) -> Path:
     """Write `per_class` phantoms of each class under `out` and return the manifest path.
-    Cases already on disk (from an interrupted run) are kept, not redrawn."""
+    Cases already on disk (from an interrupted run) are kept, not redrawn. `spacing_mm`
+    resamples each scan to that isotropic voxel size (small sample files)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(label, number, seed, str(out)) for number in range(per_class) for label in classes]
+    jobs = [(label, number, seed, str(out), spacing_mm) for number in range(per_class)
+            for label in classes]
     rows = []
     if workers > 1:
         with ProcessPoolExecutor(workers, initializer=_single_threaded) as pool:
@@ -78,7 +80,7 @@ def write_cohort(out: str | os.PathLike, per_class: int, seed: int,
             progress and progress(rows[-1])
     manifest = out / "manifest.csv"
     with atomic_output(manifest, ".csv") as temporary:
-        with open(temporary, "w", newline="") as handle:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=MANIFEST_FIELDS)
             writer.writeheader()
             writer.writerows(rows)
@@ -86,21 +88,38 @@ def write_cohort(out: str | os.PathLike, per_class: int, seed: int,
 
 
 def _write_case(job) -> dict:
-    label, number, seed, out = job
+    label, number, seed, out, spacing_mm = job
     out = Path(out)
     name = f"phantom_s{seed}_{label.lower()}_{number:04d}"
     scan_path, lesion_path = out / f"{name}.nii.gz", out / f"{name}_lesion.nii.gz"
     record_path = out / f"{name}.json"
     if not record_path.is_file():  # the record is written last: its presence means done
         phantom = generate_phantom(label, case_seed(seed, label, number))
-        write_volume(phantom.scan, scan_path)
-        write_volume(phantom.lesion, lesion_path)
+        scan, lesion = phantom.scan, phantom.lesion
+        if spacing_mm:
+            scan, lesion = (_isotropic(image, spacing_mm, interpolator) for image, interpolator
+                            in ((scan, sitk.sitkLinear), (lesion, sitk.sitkNearestNeighbor)))
+        write_volume(scan, scan_path)
+        write_volume(lesion, lesion_path)
         with atomic_output(record_path, ".json") as temporary:
             temporary.write_text(json.dumps({"label": label, "seed": list(phantom.seed),
                                              "acquisition": phantom.acquisition.to_dict()},
-                                            indent=1))
+                                            indent=1), encoding="utf-8")
     return {"path": scan_path.name, "case": name, "label": label, "patient_id": name,
             "lesion_mask": lesion_path.name}
+
+
+def _isotropic(image: sitk.Image, spacing_mm: float, interpolator) -> sitk.Image:
+    size = [max(1, int(round(n * s / spacing_mm))) for n, s in zip(image.GetSize(),
+                                                                    image.GetSpacing())]
+    reference = sitk.Image(size, image.GetPixelID())
+    reference.SetDirection(image.GetDirection())
+    reference.SetSpacing([spacing_mm] * 3)
+    # Keep the same physical box: first voxel centre half a new voxel inside its corner.
+    corner = image.TransformContinuousIndexToPhysicalPoint([-0.5, -0.5, -0.5])
+    direction = np.asarray(image.GetDirection()).reshape(3, 3)
+    reference.SetOrigin(tuple(np.asarray(corner) + direction @ np.full(3, spacing_mm / 2)))
+    return sitk.Resample(image, reference, sitk.Transform(), interpolator, 0)
 
 
 def _single_threaded() -> None:

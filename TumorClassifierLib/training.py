@@ -265,7 +265,7 @@ def _load_checkpoint(log_dir, network, optimizer, scheduler) -> TrainingState:
 
 
 def _write_history(log_dir: Path, history: list[dict]) -> None:
-    with open(log_dir / "history.csv", "w", newline="") as handle:
+    with open(log_dir / "history.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)

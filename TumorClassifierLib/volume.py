@@ -162,6 +162,7 @@ class atomic_output:
         handle, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".part{self.suffix}",
                                         dir=self.path.parent)
         os.close(handle)
+        os.chmod(name, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs are shared
         self.temporary = Path(name)
         return self.temporary
 
@@ -170,6 +171,12 @@ class atomic_output:
             os.replace(self.temporary, self.path)
         else:
             self.temporary.unlink(missing_ok=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def case_name(path: str | os.PathLike) -> str:

@@ -6,8 +6,9 @@ from TumorClassifierLib.errors import InputError
 
 def test_manifest_csv_and_tsv_with_relative_paths(tmp_path):
     (tmp_path / "a.csv").write_text("path,label,patient_id\nscans/one.nii.gz,HGG,p1\n"
-                                    "/abs/two.nrrd,LGG,p2\n")
-    (tmp_path / "b.tsv").write_text("path\tcase\tbrain_mask\nscans/one.nii.gz\tcase1\tmask.nii\n")
+                                    "/abs/two.nrrd,LGG,p2\n", encoding="utf-8")
+    (tmp_path / "b.tsv").write_text("path\tcase\tbrain_mask\nscans/one.nii.gz\tcase1\tmask.nii\n",
+                                    encoding="utf-8")
     cases = read_manifest(tmp_path / "a.csv")
     assert [c.name for c in cases] == ["one", "two"]
     assert cases[0].path == tmp_path / "scans" / "one.nii.gz" and cases[0].label == "HGG"
@@ -24,7 +25,7 @@ def test_manifest_csv_and_tsv_with_relative_paths(tmp_path):
 ])
 def test_bad_manifests_are_refused(tmp_path, text, message):
     manifest = tmp_path / "m.csv"
-    manifest.write_text(text)
+    manifest.write_text(text, encoding="utf-8")
     with pytest.raises(InputError, match=message):
         read_manifest(manifest)
 
@@ -41,10 +42,28 @@ def test_results_table_appends_and_survives_a_half_written_line(tmp_path):
     table = ResultsTable(path, ["case", "status", "error"])
     table.append({"case": "a", "status": "ok"})
     table.append({"case": "b", "status": "error", "error": "bad, file"})
-    with open(path, "a") as handle:
+    with open(path, "a", encoding="utf-8") as handle:
         handle.write("c,o")  # a run killed while writing
     reopened = ResultsTable(path, ["case", "status", "error"])
     assert reopened.finished_cases() == {"a"}
     reopened.append({"case": "c", "status": "ok"})
-    assert path.read_text().splitlines() == ["case,status,error", "a,ok,", 'b,error,"bad, file"',
+    assert path.read_text(encoding="utf-8").splitlines() == ["case,status,error", "a,ok,", 'b,error,"bad, file"',
                                              "c,ok,"]
+
+
+def test_non_ascii_names_survive_a_c_locale(tmp_path):
+    """Reading DICOM through GDCM switches the process to the C locale, after which Python's
+    default file encoding is ASCII; manifests and results must not depend on it."""
+    import locale
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        manifest = tmp_path / "cases.csv"
+        manifest.write_bytes("path,label\nscans/zweite_ü.nii.gz,HGG\n".encode("utf-8"))
+        case = read_manifest(manifest)[0]
+        assert case.name == "zweite_ü"
+        table = ResultsTable(tmp_path / "results.csv", ["case", "status"])
+        table.append({"case": case.name, "status": "ok"})
+        assert table.finished_cases() == {"zweite_ü"}
+    finally:
+        locale.setlocale(locale.LC_CTYPE, previous)

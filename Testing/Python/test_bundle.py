@@ -30,9 +30,9 @@ def test_round_trip_gives_the_same_network_and_metadata(tmp_path, archive):
 
 
 def edit_metadata(path, change):
-    metadata = json.loads((path / "metadata.json").read_text())
+    metadata = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
     change(metadata)
-    (path / "metadata.json").write_text(json.dumps(metadata))
+    (path / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
 
 
 def test_tampered_weights_are_refused(tmp_path):

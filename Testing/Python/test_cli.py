@@ -22,7 +22,7 @@ def scans(head, tmp_path_factory):
 
 
 def rows(path):
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -38,7 +38,7 @@ def test_batch_writes_outputs_reports_a_bad_case_and_resumes(scans, tiny_bundle,
     table = rows(out / "results.csv")
     assert [(r["case"], r["status"]) for r in table] == [
         ("first case", "ok"), ("missing", "error"), ("zweite_ü", "ok")]
-    record = json.loads((out / "first case_probabilities.json").read_text())
+    record = json.loads((out / "first case_probabilities.json").read_text(encoding="utf-8"))
     assert abs(sum(record["probabilities"].values()) - 1) < 1e-9
     heatmap = read_volume(out / "first case_heatmap.nii.gz")
     assert heatmap.same_geometry(read_volume(scans[0]), atol=1e-4)
@@ -56,10 +56,10 @@ def test_batch_writes_outputs_reports_a_bad_case_and_resumes(scans, tiny_bundle,
 
 def test_manifest_run(scans, tiny_bundle, tmp_path):
     manifest = tmp_path / "cases.csv"
-    manifest.write_text(f"path,case\n{scans[1]},only\n")
+    manifest.write_text(f"path,case\n{scans[1]},only\n", encoding="utf-8")
     assert main(["classify", "--manifest", str(manifest), "--model", str(tiny_bundle),
                  "--out", str(tmp_path / "o"), "--no-overlay", "--cam-class", "HGG"]) == 0
-    record = json.loads((tmp_path / "o" / "only_probabilities.json").read_text())
+    record = json.loads((tmp_path / "o" / "only_probabilities.json").read_text(encoding="utf-8"))
     assert record["cam_class"] == "HGG"
     assert not (tmp_path / "o" / "only_overlay.png").exists()
 

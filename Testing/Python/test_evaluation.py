@@ -50,16 +50,16 @@ def test_evaluate_writes_metrics_figures_and_report(phantom_cohort, tiny_bundle,
     classifier = Classifier.from_bundle(tiny_bundle, device="cpu")
     metrics = evaluate(classifier, cases, tmp_path / "report", progress=False)
     assert metrics["cases"] == len(cases)
-    on_disk = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    on_disk = json.loads((tmp_path / "report" / "metrics.json").read_text(encoding="utf-8"))
     assert on_disk["confusion_matrix"] == metrics["confusion_matrix"]
     tumours = on_disk["grad_cam"]["all_tumours"]
     assert tumours["cases"] == 3  # HEALTHY has no lesion
     for name in ("confusion_matrix.png", "roc_curves.png", "precision_recall_curves.png",
                  "probability_dispersion.png", "report.html"):
         assert (tmp_path / "report" / name).stat().st_size > 1000
-    html = (tmp_path / "report" / "report.html").read_text()
+    html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64" in html and "Accuracy" in html
     # A re-run reads the finished cases back instead of classifying them again.
     again = evaluate(classifier, cases, tmp_path / "report", progress=False)
     assert again["confusion_matrix"] == metrics["confusion_matrix"]
-    assert len((tmp_path / "report" / "cases.csv").read_text().splitlines()) == len(cases) + 1
+    assert len((tmp_path / "report" / "cases.csv").read_text(encoding="utf-8").splitlines()) == len(cases) + 1

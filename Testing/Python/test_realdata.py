@@ -14,7 +14,7 @@ from conftest import REALDATA, needs_realdata
 def manifest_rows():
     if not (REALDATA / "MANIFEST.tsv").is_file():
         return []
-    with open(REALDATA / "MANIFEST.tsv", newline="") as handle:
+    with open(REALDATA / "MANIFEST.tsv", newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
 
 

@@ -24,7 +24,7 @@ def quick(**overrides) -> TrainingConfig:
 
 
 def history(out):
-    with open(out / "training" / "history.csv") as handle:
+    with open(out / "training" / "history.csv", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 

@@ -84,9 +84,9 @@ def save_array(path: Path, array: np.ndarray, is_vector: bool = False) -> Path:
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.nii.gz", "no such file"),
     (lambda d: (d / "empty").mkdir() or d / "empty", "no DICOM series"),
-    (lambda d: (d / "text.nii.gz").write_text("not an image") and d / "text.nii.gz",
+    (lambda d: (d / "text.nii.gz").write_text("not an image", encoding="utf-8") and d / "text.nii.gz",
      "corrupt"),
-    (lambda d: (d / "text.nrrd").write_text("not an image") and d / "text.nrrd",
+    (lambda d: (d / "text.nrrd").write_text("not an image", encoding="utf-8") and d / "text.nrrd",
      "cannot be read"),
     (lambda d: save_array(d / "flat.nii.gz", np.ones((30, 40), np.float32)), "2D"),
     (lambda d: save_array(d / "series.nii.gz", np.random.rand(3, 10, 10, 10).astype(np.float32)),

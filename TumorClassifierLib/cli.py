@@ -158,7 +158,8 @@ def _train(args) -> int:
     out = train(read_manifest(args.manifest), args.out, config, network, preprocessing,
                 cache_dir=args.cache, device=args.device, resume=args.resume, name=args.name,
                 description=args.description)
-    print(f"model bundle: {out}")
+    if out is not None:  # rank 0 of a distributed run, or a plain run
+        print(f"model bundle: {out}")
     return EXIT_OK
 
 

@@ -76,8 +76,9 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
           preprocessing: PreprocessingConfig = PreprocessingConfig(),
           cache_dir: str | os.PathLike | None = None, device: str = "auto",
           resume: bool = False, name: str = "tumorclassifier", description: str = "",
-          progress: bool = True) -> Path:
-    """Train one fold's model and write it as a bundle at `out` (logs in `out/training/`)."""
+          progress: bool = True) -> Path | None:
+    """Train one fold's model and write it as a bundle at `out` (logs in `out/training/`).
+    Returns the bundle's path; under torchrun only rank 0 writes it and gets it back."""
     out = Path(out)
     rank, world = _distributed_setup()
     codes = tuple(CLASS_CODES)
@@ -175,7 +176,7 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return out
+    return out if rank == 0 else None
 
 
 def _run_epoch(model, network, loader, weights, optimizer, config, device, dtype, rank,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .errors import InputError
+
 CLASS_CODES: tuple[str, ...] = (
     "HGG", "LGG", "METS", "PITADE", "ACSCHW", "HEALTHY", "MENINGIOMA",
 )
@@ -22,11 +24,11 @@ _ALIASES = {"MEN": "MENINGIOMA", "MET": "METS", "PIT": "PITADE", "AN": "ACSCHW",
 
 
 def canonical_code(name: str, codes: tuple[str, ...] = CLASS_CODES) -> str:
-    """Return the class code for a code, alias or index given as text; ValueError otherwise."""
+    """Return the class code for a code, alias or index given as text; InputError otherwise."""
     text = str(name).strip()
     if text.isdigit() and int(text) < len(codes):
         return codes[int(text)]
     upper = _ALIASES.get(text.upper(), text.upper())
     if upper in codes:
         return upper
-    raise ValueError(f"unknown class {name!r}; choose one of {', '.join(codes)}")
+    raise InputError(f"unknown class {name!r}; choose one of {', '.join(codes)}")

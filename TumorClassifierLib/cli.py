@@ -198,6 +198,10 @@ def _classify_command(args) -> int:
 def run_batch(classifier, cases, args) -> int:
     from tqdm import tqdm
 
+    from .classes import canonical_code
+    if args.cam_class:  # an option error: report it once, before any case runs
+        canonical_code(args.cam_class, classifier.metadata.class_codes)
+
     from .batch import ResultsTable
     from .outputs import result_row, results_columns, write_case_outputs
 

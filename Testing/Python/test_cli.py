@@ -69,9 +69,11 @@ def test_manifest_run(scans, tiny_bundle, tmp_path):
     (["classify", "x.nii.gz", "--model", "/no/such/model"], "/no/such/model: no such model"),
     (["classify", "x.nii.gz", "--model", "MODEL", "--device", "tpu"], "device must be"),
     (["classify", "--manifest", "/no/such.csv", "--model", "MODEL"], "no such manifest"),
+    (["classify", "SCAN", "--model", "MODEL", "--cam-class", "banana"], "unknown class"),
 ])
-def test_user_errors_exit_2_with_one_line(args, message, tiny_bundle, capsys):
-    args = [str(tiny_bundle) if a == "MODEL" else a for a in args]
+def test_user_errors_exit_2_with_one_line(args, message, tiny_bundle, scans, tmp_path, capsys):
+    args = [{"MODEL": str(tiny_bundle), "SCAN": str(scans[1])}.get(a, a) for a in args]
+    args += ["--out", str(tmp_path / "out")] if args[0] == "classify" else []
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err

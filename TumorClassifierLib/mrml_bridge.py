@@ -1,0 +1,177 @@
+"""Between the library and a Slicer MRML scene: volumes to and from scalar volume nodes, and
+a classification result shown in the scene. Needs only what the `slicer-core` package
+provides (no slicer.app, no Qt), so it runs inside Slicer and in plain pytest.
+
+Geometry: our `Volume` is in ITK's LPS world; MRML's IJK-to-RAS matrix is the same matrix with
+the first two world axes negated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .resources import resources_dir
+from .volume import Volume
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+SOURCE_ATTRIBUTE = "TumorClassifier.SourceVolumeID"
+ROLE_ATTRIBUTE = "TumorClassifier.Role"
+HEATMAP_THRESHOLD = 0.1  # below it the heatmap is transparent over the scan
+
+
+def volume_to_node(volume: Volume, scene, name: str, node=None):
+    """A vtkMRMLScalarVolumeNode (new, or `node` updated) holding `volume`."""
+    import slicer
+    import vtk
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+    slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(volume.array))
+    matrix = vtk.vtkMatrix4x4()
+    ijk_to_ras = LPS_TO_RAS @ volume.index_to_world()
+    for row in range(4):
+        for column in range(4):
+            matrix.SetElement(row, column, ijk_to_ras[row, column])
+    node.SetIJKToRASMatrix(matrix)
+    return node
+
+
+def node_to_volume(node) -> Volume:
+    import slicer
+    import vtk
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    ijk_to_ras = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+    index_to_world = LPS_TO_RAS @ ijk_to_ras  # the flip is its own inverse
+    spacing = np.linalg.norm(index_to_world[:3, :3], axis=0)
+    direction = index_to_world[:3, :3] / spacing
+    array = np.array(slicer.util.arrayFromVolume(node), copy=True)
+    return Volume(array, tuple(spacing), tuple(index_to_world[:3, 3]), tuple(direction.ravel()))
+
+
+def inferno_color_node(scene):
+    """The Inferno colour table, loaded once per scene from the shipped colour file."""
+    existing = scene.GetFirstNodeByName("TumorClassifier Inferno")
+    if existing is not None:
+        return existing
+    node = scene.AddNewNodeByClass("vtkMRMLColorTableNode", "TumorClassifier Inferno")
+    node.SetTypeToUser()
+    entries = _read_color_file(resources_dir() / "Colors" / "Inferno.txt")
+    node.SetNumberOfColors(len(entries))
+    for index, (label, rgba) in enumerate(entries):
+        node.SetColor(index, label, *rgba)
+    node.SetAttribute("Category", "TumorClassifier")
+    return node
+
+
+def _read_color_file(path: Path) -> list[tuple[str, tuple[float, ...]]]:
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            _, label, *rgba = line.split()
+            entries.append((label, tuple(float(v) / 255 for v in rgba)))
+    return entries
+
+
+def show_result(scene, input_node, result, opacity: float = 0.5) -> dict:
+    """Put a ClassificationResult in the scene, next to `input_node`: the heatmap volume
+    (the input's exact geometry, Inferno, window 0..1, near-zero transparent), a probability
+    table and a bar chart. Re-running on the same input replaces its earlier outputs."""
+    heatmap = _output_node(scene, input_node, "heatmap", "vtkMRMLScalarVolumeNode",
+                           f"{input_node.GetName()} Grad-CAM")
+    volume_to_node(result.heatmap, scene, heatmap.GetName(), node=heatmap)
+    _style_heatmap(scene, heatmap)
+    table = _output_node(scene, input_node, "table", "vtkMRMLTableNode",
+                         f"{input_node.GetName()} class probabilities")
+    fill_probability_table(table, result)
+    chart = _bar_chart(scene, input_node, table)
+    _place_under(scene, input_node, [heatmap, table, chart])
+    heatmap.SetAttribute("TumorClassifier.Opacity", str(opacity))
+    return {"heatmap": heatmap, "table": table, "chart": chart}
+
+
+def _output_node(scene, input_node, role: str, class_name: str, name: str):
+    for node in _nodes_of(scene, class_name):
+        if (node.GetAttribute(SOURCE_ATTRIBUTE) == input_node.GetID()
+                and node.GetAttribute(ROLE_ATTRIBUTE) == role):
+            return node
+    node = scene.AddNewNodeByClass(class_name, name)
+    node.SetAttribute(SOURCE_ATTRIBUTE, input_node.GetID())
+    node.SetAttribute(ROLE_ATTRIBUTE, role)
+    return node
+
+
+def _nodes_of(scene, class_name: str) -> list:
+    collection = scene.GetNodesByClass(class_name)
+    return [collection.GetItemAsObject(i) for i in range(collection.GetNumberOfItems())]
+
+
+def _style_heatmap(scene, heatmap) -> None:
+    if heatmap.GetDisplayNode() is None:
+        heatmap.CreateDefaultDisplayNodes()
+    display = heatmap.GetDisplayNode()
+    display.SetAndObserveColorNodeID(inferno_color_node(scene).GetID())
+    display.AutoWindowLevelOff()
+    display.SetWindowLevelMinMax(0.0, 1.0)
+    display.AutoThresholdOff()
+    display.SetLowerThreshold(HEATMAP_THRESHOLD)
+    display.SetUpperThreshold(1.0)
+    display.ApplyThresholdOn()  # thresholded-out voxels are transparent in slice views
+    display.SetInterpolate(1)
+
+
+def fill_probability_table(table, result) -> None:
+    """Rows: classes sorted by probability; columns: code, name, probability."""
+    import vtk
+    ordered = sorted(result.probabilities.items(), key=lambda item: -item[1])
+    columns = [vtk.vtkStringArray(), vtk.vtkStringArray(), vtk.vtkDoubleArray()]
+    for column, title in zip(columns, ("Class", "Name", "Probability")):
+        column.SetName(title)
+    for code, probability in ordered:
+        columns[0].InsertNextValue(code)
+        columns[1].InsertNextValue(result.display_names[code])
+        columns[2].InsertNextValue(probability)
+    data = vtk.vtkTable()
+    for column in columns:
+        data.AddColumn(column)
+    table.SetAndObserveTable(data)
+    table.SetUseColumnTitleAsColumnHeader(True)
+
+
+def _bar_chart(scene, input_node, table):
+    series = _output_node(scene, input_node, "series", "vtkMRMLPlotSeriesNode",
+                          f"{input_node.GetName()} probabilities")
+    series.SetAndObserveTableNodeID(table.GetID())
+    series.SetXColumnName("Class")
+    series.SetYColumnName("Probability")
+    series.SetLabelColumnName("Class")
+    series.SetPlotType(series.PlotTypeBar)
+    chart = _output_node(scene, input_node, "chart", "vtkMRMLPlotChartNode",
+                         f"{input_node.GetName()} classification")
+    chart.RemoveAllPlotSeriesNodeIDs()
+    chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    chart.SetTitle("Tumour class probabilities")
+    chart.SetYAxisRange(0, 1)
+    chart.SetYAxisRangeAuto(False)
+    return chart
+
+
+def _place_under(scene, input_node, nodes) -> None:
+    """Outputs become children of the input volume in the subject hierarchy."""
+    import slicer
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    parent = hierarchy.GetItemByDataNode(input_node)
+    for node in nodes:
+        item = hierarchy.GetItemByDataNode(node)
+        if item and hierarchy.GetItemParent(item) != parent:
+            hierarchy.SetItemParent(item, parent)
+
+
+def remove_outputs(scene, input_node) -> None:
+    """Remove everything `show_result` made for this input (e.g. a cancelled run)."""
+    for class_name in ("vtkMRMLScalarVolumeNode", "vtkMRMLTableNode", "vtkMRMLPlotSeriesNode",
+                       "vtkMRMLPlotChartNode"):
+        for node in _nodes_of(scene, class_name):
+            if node.GetAttribute(SOURCE_ATTRIBUTE) == input_node.GetID():
+                scene.RemoveNode(node)

@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 from .errors import InputError
@@ -196,47 +195,16 @@ def _classify_command(args) -> int:
 
 
 def run_batch(classifier, cases, args) -> int:
-    from tqdm import tqdm
-
-    from .classes import canonical_code
-    if args.cam_class:  # an option error: report it once, before any case runs
-        canonical_code(args.cam_class, classifier.metadata.class_codes)
-
-    from .batch import ResultsTable
-    from .outputs import result_row, results_columns, write_case_outputs
-
-    codes = classifier.metadata.class_codes
-    table = ResultsTable(args.out / "results.csv", results_columns(codes))
-    done = table.finished_cases()
-    todo = [case for case in cases if case.name not in done]
-    if len(todo) < len(cases):
-        print(f"skipping {len(cases) - len(todo)} case(s) already in {table.path}",
+    from .batch_runner import classify_cases
+    summary = classify_cases(classifier, cases, args.out, cam_class=args.cam_class,
+                             force=args.force, overlay=not args.no_overlay, debug=args.debug)
+    if summary.skipped:
+        print(f"skipped {summary.skipped} case(s) already in {summary.table}", file=sys.stderr)
+    if summary.failures:
+        print(f"{summary.failures} of {summary.attempted} case(s) failed; see {summary.table}",
               file=sys.stderr)
-    failures = internal = 0
-    progress = tqdm(todo, unit="scan", disable=len(todo) < 2, file=sys.stderr)
-    for case in progress:
-        progress.set_postfix_str(case.name)
-        start = time.perf_counter()
-        try:
-            result = classifier.classify(case.path, cam_class=args.cam_class, mask=case.brain_mask,
-                                         allow_poor_registration=args.force)
-            files = write_case_outputs(result, case, args.out, overlay=not args.no_overlay)
-            tqdm.write(result.table())
-            table.append(result_row(case, result, files, time.perf_counter() - start))
-        except Exception as error:  # one bad case must not stop the batch
-            user_error = isinstance(error, InputError)
-            if args.debug or (not user_error and len(cases) == 1):
-                raise
-            failures += 1
-            internal += not user_error
-            message = str(error) if user_error else f"internal error: {error!r}"
-            tqdm.write(f"error: {message}", file=sys.stderr)
-            table.append({"case": case.name, "source": str(case.path), "status": "error",
-                          "error": message, "seconds": round(time.perf_counter() - start, 3)})
-    if failures:
-        print(f"{failures} of {len(todo)} case(s) failed; see {table.path}", file=sys.stderr)
-        return EXIT_INTERNAL if internal else EXIT_USER
-    print(f"results: {table.path}", file=sys.stderr)
+        return EXIT_INTERNAL if summary.internal_errors else EXIT_USER
+    print(f"results: {summary.table}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -11,3 +11,7 @@ class InputError(ValueError):
 
 class RegistrationFailed(InputError):
     """The scan could not be aligned with the atlas: it may not be a brain MRI."""
+
+
+class Cancelled(Exception):
+    """The user cancelled a run; nothing was left half done."""

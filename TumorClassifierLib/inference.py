@@ -21,6 +21,7 @@ import torch
 from .bundle import ModelBundle, load_bundle
 from .classes import canonical_code
 from .device import autocast, resolve_device, resolve_precision
+from .errors import Cancelled
 from .gradcam import GradCAM
 from .preprocessing import preprocess
 from .volume import Volume, check_image, read_sitk_image
@@ -93,15 +94,25 @@ class Classifier:
         return cls(load_bundle(path), device=device, precision=precision)
 
     def classify(self, scan: Volume | sitk.Image | str | os.PathLike, cam_class=None,
-                 device: str | None = None, mask=None,
-                 allow_poor_registration: bool = False) -> ClassificationResult:
+                 device: str | None = None, mask=None, allow_poor_registration: bool = False,
+                 progress=None, cancel=None) -> ClassificationResult:
         """Classify one 3D T1c scan and compute its Grad-CAM heatmap.
 
         scan: a path (NIfTI, NRRD, MHA, DICOM folder), a `Volume` or a SimpleITK image.
         cam_class: class code, name or index to explain; None explains the predicted class.
         mask: optional brain mask (path, Volume or image) in the scan's geometry.
+        progress: optional callable(stage, fraction) called as each stage starts.
+        cancel: optional threading.Event; when set, the run stops with `Cancelled` at the next
+        stage boundary.
         """
+        def stage(name: str, fraction: float) -> None:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"cancelled while {name}")
+            if progress is not None:
+                progress(name, fraction)
+
         timings: dict[str, float] = {}
+        stage("preparing", 0.0)
         start = time.perf_counter()
         image, name = _as_image(scan)
         mask_image = _as_image(mask)[0] if mask is not None else None
@@ -110,11 +121,13 @@ class Classifier:
         cam_index = None if cam_class is None else codes.index(canonical_code(cam_class, codes))
         target = resolve_device(device) if device is not None else self.device
 
+        stage("registering", 0.1)
         prepared = preprocess(image, self.metadata.preprocessing, mask=mask_image,
                               allow_poor_registration=allow_poor_registration, name=name)
         timings.update(prepared.timings)
         warnings = list(prepared.warnings)
 
+        stage("classifying and computing Grad-CAM", 0.6)
         start = time.perf_counter()
         try:
             logits, cam, dtype = self._forward(prepared.tensor, cam_index, target)
@@ -125,6 +138,7 @@ class Classifier:
             logits, cam, dtype = self._forward(prepared.tensor, cam_index, target)
         timings["network_and_gradcam"] = time.perf_counter() - start
 
+        stage("mapping the heatmap back", 0.9)
         start = time.perf_counter()
         heatmap = prepared.to_input_geometry(cam)
         peak = float(heatmap.array.max())
@@ -134,6 +148,7 @@ class Classifier:
 
         probabilities = torch.softmax(logits.double(), dim=0).numpy()
         predicted = codes[int(np.argmax(probabilities))]
+        stage("done", 1.0)
         threshold = self.metadata.inference.low_confidence_threshold
         if probabilities.max() < threshold:
             warnings.append(f"Low confidence: the most likely class has "

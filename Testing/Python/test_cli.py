@@ -49,7 +49,7 @@ def test_batch_writes_outputs_reports_a_bad_case_and_resumes(scans, tiny_bundle,
     code = main(["classify", str(scans[0]), str(missing), str(scans[1]),
                  "--model", str(tiny_bundle), "--out", str(out)])
     assert code == 2
-    assert "skipping 2 case(s)" in capsys.readouterr().err
+    assert "skipped 2 case(s)" in capsys.readouterr().err
     assert [r["case"] for r in rows(out / "results.csv")] == [
         "first case", "missing", "zweite_ü", "missing"]
 

@@ -108,3 +108,21 @@ def test_cuda_requested_without_a_gpu_is_a_clear_error(tiny_bundle):
         pytest.skip("this machine has a CUDA GPU, so asking for one is not an error")
     with pytest.raises(InputError, match="no CUDA GPU"):
         Classifier.from_bundle(tiny_bundle, device="cuda")
+
+
+def test_progress_reports_stages_and_cancel_stops_cleanly(classifier, scan):
+    import threading
+    from TumorClassifierLib.errors import Cancelled
+    stages = []
+    classifier.classify(scan, progress=lambda name, fraction: stages.append((name, fraction)))
+    fractions = [f for _, f in stages]
+    assert stages[0][0] == "preparing" and stages[-1] == ("done", 1.0)
+    assert fractions == sorted(fractions) and "registering" in dict(stages)
+    cancel = threading.Event()
+
+    def cancel_at_registration(name, fraction):
+        if name == "registering":
+            cancel.set()
+
+    with pytest.raises(Cancelled, match="cancelled while classifying"):
+        classifier.classify(scan, progress=cancel_at_registration, cancel=cancel)

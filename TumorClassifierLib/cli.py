@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--manifest", type=Path, required=True)
     train.add_argument("--out", type=Path, required=True, help="model bundle folder to write")
     train.add_argument("--resume", action="store_true", help="go on from the last checkpoint")
+    train.add_argument("--init-from", type=Path, help="start from this bundle's weights (e.g. "
+                       "one trained at a lower resolution)")
     train.add_argument("--cache", type=Path, help="preprocessing cache folder "
                        "(default: OUT/training/cache)")
     train.add_argument("--device", default="auto")
@@ -156,7 +158,7 @@ def _train(args) -> int:
         raise InputError(str(error)) from None
     out = train(read_manifest(args.manifest), args.out, config, network, preprocessing,
                 cache_dir=args.cache, device=args.device, resume=args.resume, name=args.name,
-                description=args.description)
+                description=args.description, init_from=args.init_from)
     if out is not None:  # rank 0 of a distributed run, or a plain run
         print(f"model bundle: {out}")
     return EXIT_OK

@@ -76,9 +76,11 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
           preprocessing: PreprocessingConfig = PreprocessingConfig(),
           cache_dir: str | os.PathLike | None = None, device: str = "auto",
           resume: bool = False, name: str = "tumorclassifier", description: str = "",
-          progress: bool = True) -> Path | None:
+          progress: bool = True, init_from: str | os.PathLike | None = None) -> Path | None:
     """Train one fold's model and write it as a bundle at `out` (logs in `out/training/`).
-    Returns the bundle's path; under torchrun only rank 0 writes it and gets it back."""
+    Returns the bundle's path; under torchrun only rank 0 writes it and gets it back.
+    `init_from`: a bundle whose weights start the training (same network, any input size:
+    the network is fully convolutional), e.g. one trained at a lower resolution first."""
     out = Path(out)
     rank, world = _distributed_setup()
     codes = tuple(CLASS_CODES)
@@ -105,7 +107,9 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
                             num_workers=config.loader_workers)
 
     _warm_cache([train_set, val_set], config.loader_workers, rank, progress)
-    network = TumorClassifierNet(network_config).to(target)
+    network = TumorClassifierNet(network_config)
+    start_weights = _initial_weights(network, init_from) if init_from else None
+    network = network.to(target)
     model = torch.nn.parallel.DistributedDataParallel(network) if world > 1 else network
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -168,6 +172,8 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
     if rank == 0:
         network.load_state_dict(load_file(str(log_dir / "best.safetensors")))
         record = _training_record(cases, training, validation, config, state, codes)
+        if start_weights:
+            record["initialised_from"] = start_weights
         metadata = ModelMetadata(name=name, description=description,
                                  preprocessing=preprocessing, network=network_config,
                                  class_codes=codes, display_names=dict(DISPLAY_NAMES),
@@ -177,6 +183,17 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
         dist.barrier()
         dist.destroy_process_group()
     return out if rank == 0 else None
+
+
+def _initial_weights(network: TumorClassifierNet, bundle_path) -> dict:
+    from .bundle import load_bundle
+    bundle = load_bundle(bundle_path)
+    if bundle.metadata.network != network.config:
+        raise InputError(f"{bundle_path}: its network configuration differs from this run's")
+    network.load_state_dict(bundle.network.state_dict())
+    return {"name": bundle.metadata.name, "weights_sha256": bundle.metadata.weights_sha256,
+            "input_shape": list(bundle.metadata.preprocessing.input_shape),
+            "epochs_run": bundle.metadata.training.get("epochs_run")}
 
 
 def _run_epoch(model, network, loader, weights, optimizer, config, device, dtype, rank,

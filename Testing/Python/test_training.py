@@ -89,3 +89,21 @@ def test_two_process_gloo_run_trains_and_saves_one_bundle(phantom_cohort, prepro
     assert run.stdout.count("model bundle:") == 1  # rank 0 alone reports and writes
     bundle = load_bundle(out)
     assert bundle.metadata.training["epochs_run"] == 2
+
+
+def test_training_can_start_from_another_resolutions_bundle(phantom_cohort,
+                                                            preprocessing_cache, tmp_path):
+    from TumorClassifierLib.errors import InputError
+    cases = read_manifest(phantom_cohort)
+    low = train(cases, tmp_path / "low", quick(max_epochs=1), TINY, SMALL,
+                cache_dir=preprocessing_cache, progress=False)
+    higher = PreprocessingConfig(input_shape=(48, 48, 48))
+    high = train(cases, tmp_path / "high", quick(max_epochs=1), TINY, higher,
+                 cache_dir=preprocessing_cache, progress=False, init_from=low)
+    record = load_bundle(high).metadata.training["initialised_from"]
+    assert record["weights_sha256"] == load_bundle(low).metadata.weights_sha256
+    assert record["input_shape"] == [32, 32, 32]
+    with pytest.raises(InputError, match="network configuration differs"):
+        train(cases, tmp_path / "other", quick(max_epochs=1), NetworkConfig(base_filters=4,
+                                                                            depth=3),
+              SMALL, cache_dir=preprocessing_cache, progress=False, init_from=low)

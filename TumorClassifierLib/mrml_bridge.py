@@ -175,3 +175,32 @@ def remove_outputs(scene, input_node) -> None:
         for node in _nodes_of(scene, class_name):
             if node.GetAttribute(SOURCE_ATTRIBUTE) == input_node.GetID():
                 scene.RemoveNode(node)
+
+
+def render_slice(scene, background, foreground, centre_ras, orientation: str = "Axial",
+                 size: int = 256, opacity: float = 0.5):
+    """Render one slice view offscreen with vtkMRMLSliceLogic (no OpenGL needed): the
+    foreground blended over the background through `centre_ras`. Returns the RGBA pixels
+    (rows bottom-up, as VTK stores them) and the 4x4 pixel (x, y, 0, 1) to RAS matrix."""
+    import slicer
+    from vtk.util.numpy_support import vtk_to_numpy
+    logic = slicer.vtkMRMLSliceLogic()
+    logic.SetMRMLScene(scene)
+    slice_node = logic.AddSliceNode(f"TumorClassifier{orientation}")
+    slice_node.SetOrientation(orientation)
+    slice_node.SetDimensions(size, size, 1)
+    composite = logic.GetSliceCompositeNode()
+    composite.SetBackgroundVolumeID(background.GetID())
+    composite.SetForegroundVolumeID(foreground.GetID() if foreground else None)
+    composite.SetForegroundOpacity(opacity)
+    logic.FitSliceToAll()
+    slice_node.JumpSliceByCentering(*centre_ras)
+    connection = logic.GetImageDataConnection()
+    connection.GetProducer().Update()
+    image = connection.GetProducer().GetOutputDataObject(connection.GetIndex())
+    width, height, _ = image.GetDimensions()
+    pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1).copy()
+    xy_to_ras = slice_node.GetXYToRAS()
+    matrix = np.array([[xy_to_ras.GetElement(r, c) for c in range(4)] for r in range(4)])
+    logic.SetMRMLScene(None)
+    return pixels, matrix

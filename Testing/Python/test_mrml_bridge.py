@@ -7,12 +7,11 @@ import SimpleITK as sitk
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed (pip install "
                              "'.[test]' installs it)")
 import vtk  # noqa: E402  (comes with slicer-core)
-from vtk.util.numpy_support import vtk_to_numpy  # noqa: E402
 
 from TumorClassifierLib.batch import read_manifest  # noqa: E402
 from TumorClassifierLib.inference import ClassificationResult, Classifier  # noqa: E402
 from TumorClassifierLib.mrml_bridge import (HEATMAP_THRESHOLD, node_to_volume,  # noqa: E402
-                                            show_result, volume_to_node)
+                                            render_slice, show_result, volume_to_node)
 from TumorClassifierLib.resources import sample_data_dir  # noqa: E402
 from TumorClassifierLib.volume import Volume, read_volume, write_volume  # noqa: E402
 
@@ -126,28 +125,6 @@ def test_rerunning_replaces_outputs_instead_of_piling_up(scene, sample_case):
     assert all(first[k].GetID() == second[k].GetID() for k in first)
 
 
-def render_slice(scene, background, foreground, centre_ras, size=192):
-    """Render the axial slice through `centre_ras` offscreen: (RGBA pixels, XY-to-RAS)."""
-    logic = slicer.vtkMRMLSliceLogic()
-    logic.SetMRMLScene(scene)
-    slice_node = logic.AddSliceNode("Red")
-    slice_node.SetDimensions(size, size, 1)
-    composite = logic.GetSliceCompositeNode()
-    composite.SetBackgroundVolumeID(background.GetID())
-    composite.SetForegroundVolumeID(foreground.GetID())
-    composite.SetForegroundOpacity(0.5)
-    logic.FitSliceToAll()
-    slice_node.JumpSliceByCentering(*centre_ras)
-    connection = logic.GetImageDataConnection()
-    connection.GetProducer().Update()
-    image = connection.GetProducer().GetOutputDataObject(connection.GetIndex())
-    width, height, _ = image.GetDimensions()
-    pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)
-    xy_to_ras = slice_node.GetXYToRAS()
-    matrix = np.array([[xy_to_ras.GetElement(r, c) for c in range(4)] for r in range(4)])
-    return pixels, matrix
-
-
 def test_overlay_pixels_sit_on_the_phantoms_lesion(scene, sample_case, tmp_path):
     scan = load_with_slicer(scene, sample_case.path)
     scan.GetDisplayNode().SetAndObserveColorNodeID("vtkMRMLColorTableNodeGrey")
@@ -155,8 +132,8 @@ def test_overlay_pixels_sit_on_the_phantoms_lesion(scene, sample_case, tmp_path)
     lesion = read_volume(sample_case.lesion_mask)
     k, j, i = (np.mean(axis) for axis in np.nonzero(lesion.array))
     centre_lps = (lesion.index_to_world() @ [i, j, k, 1])[:3]
-    pixels, xy_to_ras = render_slice(scene, scan, outputs["heatmap"],
-                                     centre_lps * [-1, -1, 1])
+    pixels, xy_to_ras = render_slice(scene, scan, outputs["heatmap"], centre_lps * [-1, -1, 1],
+                                     size=192)
     rgb = pixels[..., :3].astype(int)
     coloured = (rgb[..., 0] - rgb[..., 2]) > 25  # Inferno over grey turns red/yellow
     assert coloured.sum() > 20

@@ -1,0 +1,57 @@
+"""Screenshots of the module's view for docs/: a bundled sample classified with the default
+model, shown in a real MRML scene and rendered offscreen by vtkMRMLSliceLogic (slicer-core).
+
+    .venv/bin/python scripts/render_screenshots.py [--sample ACSCHW] [--out docs]
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", default="MENINGIOMA")
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    args = parser.parse_args()
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import slicer
+    from matplotlib import pyplot
+
+    from TumorClassifierLib.batch import read_manifest
+    from TumorClassifierLib.inference import Classifier
+    from TumorClassifierLib.mrml_bridge import render_slice, show_result
+    from TumorClassifierLib.resources import sample_data_dir
+
+    case = {c.label: c for c in read_manifest(sample_data_dir() / "manifest.csv")}[args.sample]
+    result = Classifier.from_bundle(None, device="cpu").classify(case.path)
+    scene = slicer.vtkMRMLScene()
+    colors = slicer.vtkMRMLColorLogic()
+    colors.SetMRMLScene(scene)
+    volumes = slicer.vtkSlicerVolumesLogic()
+    volumes.SetMRMLScene(scene)
+    scan = volumes.AddArchetypeVolume(str(case.path), case.name)
+    scan.GetDisplayNode().SetAndObserveColorNodeID("vtkMRMLColorTableNodeGrey")
+    heatmap = show_result(scene, scan, result)["heatmap"]
+    peak = np.unravel_index(np.argmax(result.heatmap.array), result.heatmap.array.shape)
+    peak_lps = (result.heatmap.index_to_world() @ [*peak[::-1], 1])[:3]
+    figure, axes = pyplot.subplots(1, 3, figsize=(12, 4.6), facecolor="black")
+    for axis, orientation in zip(axes, ("Axial", "Coronal", "Sagittal")):
+        pixels, _ = render_slice(scene, scan, heatmap, peak_lps * [-1, -1, 1], orientation, 320)
+        axis.imshow(pixels[::-1, :, :3])
+        axis.set_title(orientation, color="white")
+        axis.axis("off")
+    name = result.display_names[result.predicted_class]
+    figure.suptitle(f"{case.name} (true: {case.label}) - predicted {name} "
+                    f"{result.confidence:.0%}; Grad-CAM over the scan", color="white")
+    args.out.mkdir(parents=True, exist_ok=True)
+    figure.savefig(args.out / "screenshot_overlay.png", dpi=80, facecolor="black",
+                   bbox_inches="tight")
+    print(args.out / "screenshot_overlay.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -73,22 +73,27 @@ def precision_recall_curve(scores: np.ndarray,
     return true_positives / max(truth.sum(), 1), true_positives / (ends + 1)
 
 
+NEAR_LESION_MM = 15.0  # half a cell of the paper's 8^3 Grad-CAM grid at 128^3 (~30 mm)
+
+
 def attention_metrics(rows: list[dict], codes: tuple[str, ...]) -> dict:
-    """Per class: mean share of the Grad-CAM heatmap inside the lesion, and how often its
-    peak falls inside the lesion, over cases that have a lesion mask."""
-    result = {}
-    for code in codes:
-        fractions = [r["cam_in_lesion"] for r in rows if r["label"] == code
-                     and r.get("cam_in_lesion") is not None]
-        peaks = [r["cam_peak_in_lesion"] for r in rows if r["label"] == code
-                 and r.get("cam_peak_in_lesion") is not None]
-        if fractions:
-            result[code] = {"cases": len(fractions),
-                            "mean_heatmap_fraction_in_lesion": float(np.mean(fractions)),
-                            "peak_in_lesion_rate": float(np.mean(peaks))}
-    tumour_peaks = [r["cam_peak_in_lesion"] for r in rows
-                    if r.get("cam_peak_in_lesion") is not None]
-    if tumour_peaks:
-        result["all_tumours"] = {"cases": len(tumour_peaks),
-                                 "peak_in_lesion_rate": float(np.mean(tumour_peaks))}
+    """Over cases with a lesion mask, per class and for all tumours: the mean share of the
+    Grad-CAM heatmap inside the lesion, how often its peak falls inside the lesion, the median
+    distance from the peak to the lesion and how often that is within NEAR_LESION_MM."""
+    def summary(selected: list[dict]) -> dict:
+        distances = [r["cam_peak_distance_mm"] for r in selected]
+        return {"cases": len(selected),
+                "mean_heatmap_fraction_in_lesion": float(np.mean(
+                    [r["cam_in_lesion"] for r in selected])),
+                "peak_in_lesion_rate": float(np.mean([r["cam_peak_in_lesion"]
+                                                      for r in selected])),
+                "median_peak_distance_mm": float(np.median(distances)),
+                "peak_within_15mm_rate": float(np.mean(np.asarray(distances)
+                                                       <= NEAR_LESION_MM))}
+
+    with_mask = [r for r in rows if r.get("cam_peak_in_lesion") is not None]
+    result = {code: summary([r for r in with_mask if r["label"] == code]) for code in codes
+              if any(r["label"] == code for r in with_mask)}
+    if with_mask:
+        result["all_tumours"] = summary(with_mask)
     return result

@@ -162,9 +162,12 @@ def _html(metrics: dict, names: dict, figures: dict) -> str:
     failed = "".join(f"<li>{html.escape(f['case'])}: {html.escape(f['error'])}</li>"
                      for f in metrics.get("failed_cases", []))
     attention = metrics.get("grad_cam", {}).get("all_tumours")
-    attention_line = (f"<p>Grad-CAM peak inside the lesion: "
-                      f"{attention['peak_in_lesion_rate']:.1%} of {attention['cases']} tumour "
-                      "cases with a mask.</p>" if attention else "")
+    attention_line = (f"<p>Grad-CAM over {attention['cases']} tumour cases with a lesion mask: "
+                      f"peak inside the lesion in {attention['peak_in_lesion_rate']:.1%}, "
+                      f"within 15 mm of it in {attention['peak_within_15mm_rate']:.1%} "
+                      f"(median distance {attention['median_peak_distance_mm']:.1f} mm); "
+                      f"{attention['mean_heatmap_fraction_in_lesion']:.1%} of the heatmap lies "
+                      "inside the lesion on average.</p>" if attention else "")
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8">
 <title>TumorClassifier evaluation</title><style>
 body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}

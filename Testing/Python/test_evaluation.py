@@ -63,3 +63,21 @@ def test_evaluate_writes_metrics_figures_and_report(phantom_cohort, tiny_bundle,
     again = evaluate(classifier, cases, tmp_path / "report", progress=False)
     assert again["confusion_matrix"] == metrics["confusion_matrix"]
     assert len((tmp_path / "report" / "cases.csv").read_text(encoding="utf-8").splitlines()) == len(cases) + 1
+
+
+def test_attention_metrics_by_hand():
+    from TumorClassifierLib.evaluation_metrics import attention_metrics
+    rows = [{"label": "HGG", "cam_in_lesion": 0.5, "cam_peak_in_lesion": 1,
+             "cam_peak_distance_mm": 0.0},
+            {"label": "HGG", "cam_in_lesion": 0.1, "cam_peak_in_lesion": 0,
+             "cam_peak_distance_mm": 20.0},
+            {"label": "METS", "cam_in_lesion": 0.2, "cam_peak_in_lesion": 0,
+             "cam_peak_distance_mm": 10.0},
+            {"label": "HEALTHY", "cam_in_lesion": None, "cam_peak_in_lesion": None,
+             "cam_peak_distance_mm": None}]
+    result = attention_metrics(rows, ("HGG", "METS", "HEALTHY"))
+    assert set(result) == {"HGG", "METS", "all_tumours"}
+    assert result["HGG"]["mean_heatmap_fraction_in_lesion"] == pytest.approx(0.3)
+    assert result["HGG"]["peak_in_lesion_rate"] == 0.5
+    assert result["all_tumours"]["median_peak_distance_mm"] == 10.0
+    assert result["all_tumours"]["peak_within_15mm_rate"] == pytest.approx(2 / 3)

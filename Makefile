@@ -6,7 +6,7 @@ PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test clean realdata
 
 setup: $(VENV)/.installed
 
@@ -24,3 +24,6 @@ test: setup
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
+
+realdata: setup
+	$(BIN)/python scripts/run_realdata.py

@@ -87,6 +87,8 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
     unknown = sorted({c.label for c in cases} - set(codes))
     if unknown:
         raise InputError(f"unknown label(s) {', '.join(unknown)}; use {', '.join(codes)}")
+    if resume and not (out / "training" / "last.pt").is_file():
+        raise InputError(f"{out / 'training' / 'last.pt'}: no checkpoint to resume from")
     fold_of = assign_folds(cases, config.folds, config.seed)
     training = [c for c, f in zip(cases, fold_of) if f != config.fold]
     validation = [c for c, f in zip(cases, fold_of) if f == config.fold]

@@ -187,7 +187,7 @@ def render_slice(scene, background, foreground, centre_ras, orientation: str = "
     logic = slicer.vtkMRMLSliceLogic()
     logic.SetMRMLScene(scene)
     slice_node = logic.AddSliceNode(f"TumorClassifier{orientation}")
-    slice_node.SetOrientation(orientation)
+    getattr(slice_node, f"SetOrientationTo{orientation}")()  # presets need slicer.app
     slice_node.SetDimensions(size, size, 1)
     composite = logic.GetSliceCompositeNode()
     composite.SetBackgroundVolumeID(background.GetID())

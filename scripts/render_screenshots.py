@@ -38,14 +38,16 @@ def main() -> None:
     heatmap = show_result(scene, scan, result)["heatmap"]
     peak = np.unravel_index(np.argmax(result.heatmap.array), result.heatmap.array.shape)
     peak_lps = (result.heatmap.index_to_world() @ [*peak[::-1], 1])[:3]
-    figure, axes = pyplot.subplots(1, 3, figsize=(12, 4.6), facecolor="black")
-    for axis, orientation in zip(axes, ("Axial", "Coronal", "Sagittal")):
+    # Axial only for now: coronal/sagittal slice nodes rendered the axial plane under
+    # slicer-core (to investigate).
+    figure, axes = pyplot.subplots(1, 1, figsize=(6, 5), facecolor="black")
+    for axis, orientation in zip([axes], ("Axial",)):
         pixels, _ = render_slice(scene, scan, heatmap, peak_lps * [-1, -1, 1], orientation, 320)
         axis.imshow(pixels[::-1, :, :3])
         axis.set_title(orientation, color="white")
         axis.axis("off")
     name = result.display_names[result.predicted_class]
-    figure.suptitle(f"{case.name} (true: {case.label}) - predicted {name} "
+    figure.suptitle(f"{case.name} (true: {case.label})\npredicted {name} "
                     f"{result.confidence:.0%}; Grad-CAM over the scan", color="white")
     args.out.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.out / "screenshot_overlay.png", dpi=80, facecolor="black",

@@ -54,7 +54,8 @@ def main() -> int:
             continue
         seconds = time.perf_counter() - start
         correct += result.predicted_class == truth
-        masks = [m for m in row["masks"].split(";") if m.startswith("tumor")]
+        masks = [m.split(" (")[0].strip() for m in row["masks"].split(";")  # drop remarks
+                 if m.startswith("tumor")]
         inside = heatmap_versus_lesion(result, folder / masks[0]) if masks else {}
         top = sorted(result.probabilities.items(), key=lambda item: -item[1])[:3]
         registration = result.registration

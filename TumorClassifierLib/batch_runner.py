@@ -3,8 +3,12 @@ case recorded while the others go on, finished cases skipped on a re-run."""
 
 from __future__ import annotations
 
+import collections
+import functools
+import itertools
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +28,12 @@ class BatchSummary:
 
 def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=None,
                    force: bool = False, overlay: bool = True, results_csv: str | Path | None = None,
-                   debug: bool = False, show_progress: bool = True, echo=True) -> BatchSummary:
+                   debug: bool = False, show_progress: bool = True, echo=True,
+                   prefetch: int = 1) -> BatchSummary:
     """Classify `cases` into `out`; the results table is `results_csv` (default
-    out/results.csv). `debug` re-raises the first error instead of recording it."""
+    out/results.csv). `debug` re-raises the first error instead of recording it. `prefetch`:
+    how many of the next scans are read and registered in a background thread while the network
+    works on the current one (0: one after the other)."""
     from tqdm import tqdm
 
     from .outputs import result_row, results_columns, write_case_outputs
@@ -38,25 +45,70 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
     done = table.finished_cases()
     todo = [case for case in cases if case.name not in done]
     failures = internal = 0
-    bar = tqdm(todo, unit="scan", disable=not show_progress or len(todo) < 2, file=sys.stderr)
-    for case in bar:
-        bar.set_postfix_str(case.name)
-        start = time.perf_counter()
-        try:
-            result = classifier.classify(case.path, cam_class=cam_class, mask=case.brain_mask,
-                                         allow_poor_registration=force)
-            files = write_case_outputs(result, case, out, overlay=overlay)
-            if echo:
-                tqdm.write(result.table())
-            table.append(result_row(case, result, files, time.perf_counter() - start))
-        except Exception as error:  # one bad case must not stop the batch
-            user_error = isinstance(error, InputError)
-            if debug or (not user_error and len(cases) == 1):
-                raise
-            failures += 1
-            internal += not user_error
-            message = str(error) if user_error else f"internal error: {error!r}"
-            tqdm.write(f"error: {message}", file=sys.stderr)
-            table.append({"case": case.name, "source": str(case.path), "status": "error",
-                          "error": message, "seconds": round(time.perf_counter() - start, 3)})
+    bar = tqdm(total=len(todo), unit="scan", disable=not show_progress or len(todo) < 2,
+               file=sys.stderr)
+    with _Prefetcher(classifier, todo, force, prefetch) as prepared_cases:
+        for case, prepare in prepared_cases:
+            bar.set_postfix_str(case.name)
+            start = time.perf_counter()
+            try:
+                prepared, prepare_seconds = prepare()
+                result = classifier.classify_prepared(prepared, cam_class=cam_class)
+                files = write_case_outputs(result, case, out, overlay=overlay)
+                if echo:
+                    tqdm.write(result.table())
+                seconds = prepare_seconds + time.perf_counter() - start
+                table.append(result_row(case, result, files, seconds))
+            except Exception as error:  # one bad case must not stop the batch
+                user_error = isinstance(error, InputError)
+                if debug or (not user_error and len(cases) == 1):
+                    raise
+                failures += 1
+                internal += not user_error
+                message = str(error) if user_error else f"internal error: {error!r}"
+                tqdm.write(f"error: {message}", file=sys.stderr)
+                table.append({"case": case.name, "source": str(case.path), "status": "error",
+                              "error": message,
+                              "seconds": round(time.perf_counter() - start, 3)})
+            bar.update()
+    bar.close()
     return BatchSummary(table.path, len(todo), len(cases) - len(todo), failures, internal)
+
+
+class _Prefetcher:
+    """Yields (case, prepare) in order, where prepare() returns (PreparedInput, seconds) or
+    raises that case's error. With prefetch > 0 one background thread prepares up to `prefetch`
+    scans ahead (SimpleITK and numpy release the GIL, so registration overlaps the network)."""
+
+    def __init__(self, classifier, cases: list[Case], force: bool, prefetch: int) -> None:
+        self.classifier, self.cases, self.force = classifier, cases, force
+        self.prefetch = max(0, int(prefetch))
+        self.pool = None
+
+    def _prepare(self, case: Case):
+        start = time.perf_counter()
+        prepared = self.classifier.prepare(case.path, mask=case.brain_mask,
+                                           allow_poor_registration=self.force)
+        return prepared, time.perf_counter() - start
+
+    def __enter__(self):
+        if self.prefetch == 0:
+            return ((case, functools.partial(self._prepare, case)) for case in self.cases)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare")
+        return self._ahead()
+
+    def _ahead(self):
+        pending = collections.deque()
+        upcoming = iter(self.cases)
+        for case in itertools.islice(upcoming, self.prefetch + 1):
+            pending.append((case, self.pool.submit(self._prepare, case)))
+        while pending:
+            case, future = pending.popleft()
+            yield case, future.result
+            following = next(upcoming, None)  # keep `prefetch` scans queued behind the next
+            if following is not None:
+                pending.append((following, self.pool.submit(self._prepare, following)))
+
+    def __exit__(self, *exc_info) -> None:
+        if self.pool is not None:  # an interrupted batch does not wait for scans it will drop
+            self.pool.shutdown(wait=False, cancel_futures=True)

@@ -11,6 +11,8 @@ it. `torch.autograd.grad` is used so that no `.grad` of the caller's model is to
 
 from __future__ import annotations
 
+import time
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,6 +26,8 @@ class GradCAM:
             logits, maps = cam(x, class_index=3)   # a chosen class
 
     x: (B, C, D, H, W); logits: (B, num_classes) float32; maps: (B, D, H, W) float32 in [0, 1].
+    After each call `timings` holds the seconds of the forward pass ("forward") and of the
+    backward pass and map ("gradcam").
     """
 
     def __init__(self, network: nn.Module, layer: nn.Module) -> None:
@@ -31,6 +35,7 @@ class GradCAM:
         self.layer = layer
         self._handle = None
         self._activation: torch.Tensor | None = None
+        self.timings: dict[str, float] = {}
 
     def __enter__(self) -> "GradCAM":
         self._handle = self.layer.register_forward_hook(self._capture)
@@ -53,8 +58,10 @@ class GradCAM:
         if self._handle is None:
             raise RuntimeError("use GradCAM inside a 'with' block")
         self._activation = None
+        start = _synchronized_clock(x.device)
         with torch.no_grad():
             logits = self.network(x)
+        after_forward = _synchronized_clock(x.device)
         activation = self._activation
         if activation is None:
             raise RuntimeError("the Grad-CAM layer was not reached by the forward pass")
@@ -69,7 +76,17 @@ class GradCAM:
         cam = F.relu((weights * activation.detach().float()).sum(dim=1, keepdim=True))
         cam = F.interpolate(cam, size=x.shape[2:], mode="trilinear", align_corners=False)
         self._activation = None
-        return logits.detach().float(), normalise_per_sample(cam[:, 0])
+        maps = normalise_per_sample(cam[:, 0])
+        self.timings = {"forward": after_forward - start,
+                        "gradcam": _synchronized_clock(x.device) - after_forward}
+        return logits.detach().float(), maps
+
+
+def _synchronized_clock(device: torch.device) -> float:
+    """perf_counter after the device has finished its queued work (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 def normalise_per_sample(maps: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ from .classes import canonical_code
 from .device import autocast, resolve_device, resolve_precision
 from .errors import Cancelled
 from .gradcam import GradCAM
-from .preprocessing import preprocess
+from .preprocessing import PreparedScan, preprocess
 from .volume import Volume, check_image, read_sitk_image
 
 
@@ -75,6 +75,14 @@ class ClassificationResult:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True, eq=False)
+class PreparedInput:
+    """A scan read and preprocessed for one model, waiting for the network."""
+    name: str
+    scan: PreparedScan
+    timings: dict[str, float]  # read and preprocessing stages
+
+
 class Classifier:
     """A loaded model ready to classify scans. Holds the network on its device."""
 
@@ -111,32 +119,48 @@ class Classifier:
             if progress is not None:
                 progress(name, fraction)
 
-        timings: dict[str, float] = {}
         stage("preparing", 0.0)
+        prepared = self.prepare(scan, mask=mask, allow_poor_registration=allow_poor_registration,
+                                stage=stage)
+        return self.classify_prepared(prepared, cam_class=cam_class, device=device, stage=stage)
+
+    def prepare(self, scan, mask=None, allow_poor_registration: bool = False,
+                stage=None) -> PreparedInput:
+        """Read and preprocess a scan for this model (no network): the part of `classify` that
+        a batch can run for the next scan while the network works on this one."""
+        timings: dict[str, float] = {}
         start = time.perf_counter()
         image, name = _as_image(scan)
         mask_image = _as_image(mask)[0] if mask is not None else None
         timings["read"] = time.perf_counter() - start
+        if stage is not None:
+            stage("registering", 0.1)
+        prepared = preprocess(image, self.metadata.preprocessing, mask=mask_image,
+                              allow_poor_registration=allow_poor_registration, name=name)
+        return PreparedInput(name, prepared, timings | prepared.timings)
+
+    def classify_prepared(self, prepared_input: PreparedInput, cam_class=None,
+                          device: str | None = None, stage=None) -> ClassificationResult:
+        """The network, Grad-CAM and the heatmap's way back for a `prepare`d scan."""
+        stage = stage or (lambda name, fraction: None)
+        prepared = prepared_input.scan
+        timings = dict(prepared_input.timings)
+        warnings = list(prepared.warnings)
         codes = self.metadata.class_codes
         cam_index = None if cam_class is None else codes.index(canonical_code(cam_class, codes))
         target = resolve_device(device) if device is not None else self.device
 
-        stage("registering", 0.1)
-        prepared = preprocess(image, self.metadata.preprocessing, mask=mask_image,
-                              allow_poor_registration=allow_poor_registration, name=name)
-        timings.update(prepared.timings)
-        warnings = list(prepared.warnings)
-
         stage("classifying and computing Grad-CAM", 0.6)
-        start = time.perf_counter()
         try:
-            logits, cam, dtype = self._forward(prepared.tensor, cam_index, target)
+            logits, cam, dtype, network_timings = self._forward(prepared.tensor, cam_index,
+                                                                target)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             warnings.append(f"Out of GPU memory on {target}; ran on the CPU instead")
             target = torch.device("cpu")
-            logits, cam, dtype = self._forward(prepared.tensor, cam_index, target)
-        timings["network_and_gradcam"] = time.perf_counter() - start
+            logits, cam, dtype, network_timings = self._forward(prepared.tensor, cam_index,
+                                                                target)
+        timings.update(network_timings)
 
         stage("mapping the heatmap back", 0.9)
         start = time.perf_counter()
@@ -154,7 +178,7 @@ class Classifier:
             warnings.append(f"Low confidence: the most likely class has "
                             f"{probabilities.max():.0%} (< {threshold:.0%})")
         return ClassificationResult(
-            source=name,
+            source=prepared_input.name,
             probabilities={code: float(p) for code, p in zip(codes, probabilities)},
             display_names=dict(self.metadata.display_names), predicted_class=predicted,
             cam_class=codes[cam_index] if cam_index is not None else predicted,
@@ -179,7 +203,8 @@ class Classifier:
             python_warnings.simplefilter("ignore", UserWarning)  # autocast chatter
             with autocast(device, dtype), GradCAM(network, network.gradcam_layer) as explainer:
                 logits, cam = explainer(batch, class_index=cam_index)
-        return logits[0].cpu(), cam[0].cpu().numpy(), dtype
+                network_timings = dict(explainer.timings)
+        return logits[0].cpu(), cam[0].cpu().numpy(), dtype, network_timings
 
 
 def _as_image(scan) -> tuple[sitk.Image, str]:

@@ -43,6 +43,7 @@ def test_peak_falls_inside_a_planted_bright_lesion():
     with GradCAM(network, network.features) as cam:
         logits, maps = cam(x)
     assert logits.argmax().item() == 0  # "bright"
+    assert set(cam.timings) == {"forward", "gradcam"} and min(cam.timings.values()) > 0
     peak = np.unravel_index(maps[0].argmax().item(), maps[0].shape)
     assert lesion[peak]
     assert maps.shape == (1, 32, 32, 32)

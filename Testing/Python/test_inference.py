@@ -31,7 +31,7 @@ def test_result_has_seven_probabilities_summing_to_one(classifier, scan):
     assert result.predicted_class == max(result.probabilities, key=result.probabilities.get)
     assert result.cam_class == result.predicted_class
     assert set(result.timings) >= {"read", "registration", "resampling",
-                                   "network_and_gradcam", "heatmap_to_input"}
+                                   "forward", "gradcam", "heatmap_to_input"}
     assert result.registration["ok"] and result.device == "cpu"
     json.dumps(result.to_dict())  # JSON-ready
     assert all(code in result.table() for code in CLASS_CODES)

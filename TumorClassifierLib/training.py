@@ -135,11 +135,11 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
             num_workers=config.loader_workers,
             generator=torch.Generator().manual_seed(config.seed * 100_003 + state.epoch))
         epoch_start = time.monotonic()
-        train_loss, train_accuracy = _run_epoch(model, network, train_loader, weights, optimizer,
-                                                config, target, dtype, rank, progress,
-                                                f"epoch {state.epoch + 1}/{config.max_epochs}")
-        val_loss, val_accuracy = _run_epoch(model, network, val_loader, None, None, config,
-                                            target, dtype, rank, False, "")
+        train_loss, train_accuracy, pace = _run_epoch(
+            model, network, train_loader, weights, optimizer, config, target, dtype, rank,
+            progress, f"epoch {state.epoch + 1}/{config.max_epochs}")
+        val_loss, val_accuracy, _ = _run_epoch(model, network, val_loader, None, None, config,
+                                               target, dtype, rank, False, "")
         scheduler.step(val_loss)
         state.epoch += 1
         improved = (val_accuracy > state.best_accuracy or
@@ -155,7 +155,7 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
                               "train_accuracy": train_accuracy, "val_loss": val_loss,
                               "val_accuracy": val_accuracy,
                               "learning_rate": optimizer.param_groups[0]["lr"],
-                              "seconds": round(time.monotonic() - epoch_start, 1)})
+                              "seconds": round(time.monotonic() - epoch_start, 1)} | pace)
         if rank == 0:
             if improved:
                 save_file({k: v.detach().cpu().contiguous()
@@ -199,16 +199,24 @@ def _initial_weights(network: TumorClassifierNet, bundle_path) -> dict:
 
 
 def _run_epoch(model, network, loader, weights, optimizer, config, device, dtype, rank,
-               progress, title) -> tuple[float, float]:
+               progress, title) -> tuple[float, float, dict]:
     """One pass; trains when `optimizer` is given. Returns (mean loss, accuracy) over all
-    processes."""
+    processes, and this process's pace: volumes per second and the share of the pass spent
+    waiting for the data loader (the device idles then: each step ends with a sync)."""
     from tqdm import tqdm
     training = optimizer is not None
     model.train(training)
     totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
     batches = tqdm(loader, desc=title, unit="batch", leave=False,
                    disable=not (progress and rank == 0))
-    for batch in batches:
+    waited, volumes, started = 0.0, 0, time.perf_counter()
+    iterator = iter(batches)
+    while True:
+        fetch_start = time.perf_counter()
+        batch = next(iterator, None)
+        waited += time.perf_counter() - fetch_start
+        if batch is None:
+            break
         images = torch.as_tensor(batch["image"]).float().to(device)
         labels = torch.as_tensor(batch["label"]).long().to(device)
         with torch.set_grad_enabled(training), autocast(device, dtype):
@@ -223,11 +231,15 @@ def _run_epoch(model, network, loader, weights, optimizer, config, device, dtype
         totals += torch.tensor([per_sample.sum().item(),
                                 (logits.argmax(1) == labels).sum().item(), len(labels)],
                                dtype=torch.float64)
+        volumes += len(labels)
         batches.set_postfix(loss=f"{totals[0] / totals[2]:.3f}")
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    pace = {"volumes_per_second": round(volumes / elapsed, 3),
+            "data_wait_share": round(waited / elapsed, 3)}
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(totals)
     count = max(totals[2].item(), 1)
-    return totals[0].item() / count, totals[1].item() / count
+    return totals[0].item() / count, totals[1].item() / count, pace
 
 
 def _warm_cache(datasets, workers: int, rank: int, progress: bool) -> None:
@@ -286,7 +298,8 @@ def _load_checkpoint(log_dir, network, optimizer, scheduler) -> TrainingState:
 
 def _write_history(log_dir: Path, history: list[dict]) -> None:
     with open(log_dir / "history.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(history[0]))
+        columns = list(dict.fromkeys(key for row in history for key in row))  # resumed
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="")  # runs may add some
         writer.writeheader()
         writer.writerows(history)
     import matplotlib

@@ -41,6 +41,9 @@ def test_a_few_epochs_lower_the_loss_and_save_a_bundle(phantom_cohort, preproces
     assert sum(record["training_cases"].values()) + sum(record["validation_cases"].values()) \
         == len(cases)
     assert (out / "training" / "history.png").stat().st_size > 1000
+    for row in history(out):  # the pace every run records
+        assert float(row["volumes_per_second"]) > 0
+        assert 0 <= float(row["data_wait_share"]) <= 1
 
 
 def test_resumed_run_continues_from_its_checkpoint(phantom_cohort, preprocessing_cache,

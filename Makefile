@@ -6,7 +6,7 @@ PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test clean realdata
+.PHONY: setup demo test clean realdata bench
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,12 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) demo_output .pytest_cache benchmarks/.work
 
 realdata: setup
 	$(BIN)/python scripts/run_realdata.py
+
+# Benchmarks (benchmarks/README.md); BENCH_ARGS e.g. "--device cuda" or "--quick"
+bench: setup
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

@@ -54,7 +54,8 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
             try:
                 prepared, prepare_seconds = prepare()
                 result = classifier.classify_prepared(prepared, cam_class=cam_class)
-                files = write_case_outputs(result, case, out, overlay=overlay)
+                files = write_case_outputs(result, case, out, overlay=overlay,
+                                           scan=prepared.scan_volume() if overlay else None)
                 if echo:
                     tqdm.write(result.table())
                 seconds = prepare_seconds + time.perf_counter() - start

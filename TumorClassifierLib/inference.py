@@ -82,6 +82,10 @@ class PreparedInput:
     scan: PreparedScan
     timings: dict[str, float]  # read and preprocessing stages
 
+    def scan_volume(self) -> Volume:
+        """The scan as read (float32), e.g. for an overlay picture without reading it again."""
+        return Volume.from_sitk(self.scan.input_image)
+
 
 class Classifier:
     """A loaded model ready to classify scans. Holds the network on its device."""
@@ -165,9 +169,7 @@ class Classifier:
         stage("mapping the heatmap back", 0.9)
         start = time.perf_counter()
         heatmap = prepared.to_input_geometry(cam)
-        peak = float(heatmap.array.max())
-        if peak > 0:  # interpolation onto the scan's voxels can shave the top off
-            heatmap = heatmap.with_array(heatmap.array / peak)
+        heatmap = heatmap.with_array(quantised_unit_map(heatmap.array))
         timings["heatmap_to_input"] = time.perf_counter() - start
 
         probabilities = torch.softmax(logits.double(), dim=0).numpy()
@@ -205,6 +207,19 @@ class Classifier:
                 logits, cam = explainer(batch, class_index=cam_index)
                 network_timings = dict(explainer.timings)
         return logits[0].cpu(), cam[0].cpu().numpy(), dtype, network_timings
+
+
+HEATMAP_LEVELS = 1024
+
+
+def quantised_unit_map(array: np.ndarray, levels: int = HEATMAP_LEVELS) -> np.ndarray:
+    """Scale so that the peak is 1 (interpolation onto the scan's voxels can shave the top off),
+    then round to multiples of 1/levels. Grad-CAM comes from a coarse grid (8^3 at 128^3), so
+    steps of 1/1024 are invisible, and they let the heatmap's .nii.gz compress ~40x and write
+    ~6x faster (measured: 25 MB in 1.4 s -> 0.6 MB in 0.24 s for a 240x240x155 map)."""
+    peak = float(array.max())
+    scaled = array / peak if peak > 0 else array
+    return (np.round(scaled * levels) / levels).astype(np.float32)
 
 
 def _as_image(scan) -> tuple[sitk.Image, str]:

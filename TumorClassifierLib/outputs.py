@@ -8,13 +8,14 @@ from pathlib import Path
 from .batch import Case
 from .inference import ClassificationResult
 from .overlay import write_overlay_png
-from .volume import atomic_output, read_volume, write_volume
+from .volume import Volume, atomic_output, read_volume, write_volume
 
 
 def write_case_outputs(result: ClassificationResult, case: Case, out: Path,
-                       overlay: bool = True) -> dict[str, Path]:
+                       overlay: bool = True, scan: Volume | None = None) -> dict[str, Path]:
     """`<case>_probabilities.json`, `<case>_heatmap.nii.gz` (the input's geometry) and
-    `<case>_overlay.png`; each written under a temporary name and renamed."""
+    `<case>_overlay.png`; each written under a temporary name and renamed. `scan`: the scan as
+    already read, for the overlay (else it is read again from case.path)."""
     out = Path(out)
     files = {"heatmap": out / f"{case.name}_heatmap.nii.gz",
              "probabilities": out / f"{case.name}_probabilities.json"}
@@ -23,7 +24,8 @@ def write_case_outputs(result: ClassificationResult, case: Case, out: Path,
         files["overlay"] = out / f"{case.name}_overlay.png"
         title = (f"{case.name}: {result.display_names[result.predicted_class]} "
                  f"{result.confidence:.0%} - Grad-CAM for {result.cam_class}")
-        write_overlay_png(read_volume(case.path), result.heatmap, files["overlay"], title)
+        write_overlay_png(scan if scan is not None else read_volume(case.path), result.heatmap,
+                          files["overlay"], title)
     record = result.to_dict() | {"case": case.name, "path": str(case.path),
                                  "files": {k: v.name for k, v in files.items()}}
     with atomic_output(files["probabilities"], ".json") as temporary:

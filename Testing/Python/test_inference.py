@@ -7,7 +7,7 @@ import torch
 
 from TumorClassifierLib.classes import CLASS_CODES
 from TumorClassifierLib.errors import InputError
-from TumorClassifierLib.inference import Classifier
+from TumorClassifierLib.inference import HEATMAP_LEVELS, Classifier, quantised_unit_map
 from TumorClassifierLib.volume import Volume, write_volume
 from conftest import plant_lesion, restore
 
@@ -126,3 +126,14 @@ def test_progress_reports_stages_and_cancel_stops_cleanly(classifier, scan):
 
     with pytest.raises(Cancelled, match="cancelled while classifying"):
         classifier.classify(scan, progress=cancel_at_registration, cancel=cancel)
+
+
+def test_quantised_heatmap_is_the_exact_one_within_half_a_step():
+    rng = np.random.default_rng(0)
+    raw = (rng.random((9, 10, 11)) * 0.8).astype(np.float32)
+    quantised = quantised_unit_map(raw)
+    np.testing.assert_allclose(quantised, raw / raw.max(), atol=0.5 / HEATMAP_LEVELS + 1e-7)
+    assert quantised.max() == 1 and quantised.dtype == np.float32
+    np.testing.assert_array_equal(quantised * HEATMAP_LEVELS,
+                                  np.round(quantised * HEATMAP_LEVELS))
+    assert not quantised_unit_map(np.zeros((2, 2, 2), np.float32)).any()

@@ -1,0 +1,126 @@
+"""Shared pieces of the benchmarks: the test scans, timing statistics, peak memory, and running
+each measurement in its own process (so that its peak memory is its own)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+BRATS_SIZE = (240, 240, 155)  # the BraTS/SRI24 grid: a typical 1 mm research scan
+
+
+def brats_sized_scan(path: Path, label: str = "HGG", seed: int = 2026) -> Path:
+    """A phantom of `label` resampled onto a 240x240x155 1 mm grid, stored as int16 like a
+    scanner's export. Made once; later runs reuse the file."""
+    import SimpleITK as sitk
+
+    from TumorClassifierLib.classes import CLASS_CODES
+    from TumorClassifierLib.phantoms import generate_phantom
+    from TumorClassifierLib.volume import write_volume
+    if path.is_file():
+        return path
+    phantom = generate_phantom(label, (seed, CLASS_CODES.index(label), 0))
+    source = phantom.scan
+    centre = source.TransformContinuousIndexToPhysicalPoint(
+        [(n - 1) / 2 for n in source.GetSize()])
+    reference = sitk.Image(BRATS_SIZE, sitk.sitkInt16)
+    reference.SetSpacing((1.0, 1.0, 1.0))
+    reference.SetOrigin(tuple(np.asarray(centre) - (np.asarray(BRATS_SIZE) - 1) / 2))
+    scan = sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, 0.0)
+    array = sitk.GetArrayFromImage(scan)
+    scale = 3000.0 / max(float(np.percentile(array, 99.5)), 1e-6)
+    stored = sitk.GetImageFromArray(np.clip(array * scale, 0, 32767).astype(np.int16))
+    stored.CopyInformation(reference)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_volume(stored, path)
+
+
+def phantom_folder(folder: Path, count: int, seed: int = 7) -> list[Path]:
+    """`count` phantoms of all classes in turn, each in its own drawn acquisition geometry."""
+    from TumorClassifierLib.classes import CLASS_CODES
+    from TumorClassifierLib.phantoms import case_seed, generate_phantom
+    from TumorClassifierLib.volume import write_volume
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in range(count):
+        label = CLASS_CODES[number % len(CLASS_CODES)]
+        path = folder / f"bench_{number:03d}_{label.lower()}.nii.gz"
+        if not path.is_file():
+            write_volume(generate_phantom(label, case_seed(seed, label, number)).scan, path)
+        paths.append(path)
+    return paths
+
+
+def clock(device: str = "cpu") -> float:
+    """perf_counter after the GPU (if any) has finished its queued work."""
+    if device.startswith("cuda"):
+        import torch
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not getrusage: Linux keeps ru_maxrss across
+    exec, so a worker would report its parent's peak when that was higher."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    scale = 2**20 if sys.platform == "darwin" else 1024  # bytes there, KiB elsewhere
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+def peak_gpu_mb(device: str) -> float | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def summary(samples: list[float]) -> dict:
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
+            "runs": len(samples)}
+
+
+def emit(result: dict) -> None:
+    """A worker's answer: one JSON line, the last on stdout."""
+    print(json.dumps(result), flush=True)
+
+
+def run_worker(script: str, *args: str) -> dict:
+    """Run benchmarks/<script> in a fresh Python and return the JSON it emitted."""
+    command = [sys.executable, str(HERE / script), *map(str, args)]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{script} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def machine_description(device: str) -> dict:
+    import torch
+    info = {"python": platform.python_version(), "torch": torch.__version__,
+            "cpu": _cpu_name(), "cpu_threads": torch.get_num_threads(), "device": device}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -22,6 +22,10 @@ from .nifti_check import check_nifti_file
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 READABLE_SUFFIXES = NIFTI_SUFFIXES + (".nrrd", ".nhdr", ".mha", ".mhd")
 MIN_VOXELS_PER_AXIS = 8
+# Refused before the voxels are loaded: 2^28 voxels is 1 GiB as float32, and a scan is held a
+# few times over while it is prepared. Research MRI stays far below (512x512x400 is 2^26.6).
+MAX_VOXELS = 2**28
+MAX_SPACING_MM = 50.0  # a coarser grid than this is not a 3D MRI of a head
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +104,7 @@ def read_sitk_image(path: str | os.PathLike) -> sitk.Image:
     if path.is_dir():
         image = _read_dicom_folder(path)
     else:
+        _check_size_in_header(path)
         if path.name.lower().endswith(NIFTI_SUFFIXES + (".img", ".img.gz")):
             check_nifti_file(path)
         try:
@@ -128,6 +133,11 @@ def check_image(image: sitk.Image, path: str | os.PathLike) -> None:
     spacing = np.asarray(image.GetSpacing())
     if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
         raise InputError(f"{path}: voxel spacing {tuple(spacing)} is not 3 positive numbers")
+    if np.any(spacing > MAX_SPACING_MM):
+        raise InputError(f"{path}: voxel spacing {tuple(float(s) for s in spacing)} mm is not "
+                         f"plausible for a 3D MRI (more than {MAX_SPACING_MM:g} mm); check the "
+                         "file's header")
+    _check_voxel_count(size, path)
     array = sitk.GetArrayViewFromImage(image)
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         bad = int(np.count_nonzero(~np.isfinite(array)))
@@ -188,6 +198,21 @@ def case_name(path: str | os.PathLike) -> str:
     return name
 
 
+def _check_size_in_header(path: Path) -> None:
+    """Refuse a huge image from its header alone, before its voxels fill the memory."""
+    size = _header_size(str(path))
+    if size:  # unreadable headers get their own message from the full read
+        _check_voxel_count(size, path)
+
+
+def _check_voxel_count(size, path) -> None:
+    count = int(np.prod(np.asarray(size, dtype=np.int64)))
+    if count > MAX_VOXELS:
+        raise InputError(f"{path}: is {'x'.join(map(str, size))} voxels ({count / 1e6:.0f} "
+                         f"million), more than the {MAX_VOXELS / 1e6:.0f} million this tool "
+                         "reads; resample it to a coarser grid first (about 1 mm is plenty)")
+
+
 def _read_dicom_folder(folder: Path) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     series_ids = reader.GetGDCMSeriesIDs(str(folder))
@@ -195,11 +220,24 @@ def _read_dicom_folder(folder: Path) -> sitk.Image:
         raise InputError(f"{folder}: is a folder with no DICOM series in it")
     # Several series in one folder: take the one with the most slices (the main volume).
     files = max((reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids), key=len)
+    slice_size = _header_size(files[0])
+    if slice_size:
+        _check_voxel_count(tuple(slice_size[:2]) + (len(files),), folder)
     reader.SetFileNames(files)
     try:
         return reader.Execute()
     except RuntimeError as error:
         raise InputError(f"{folder}: DICOM series cannot be read ({_first_line(error)})") from None
+
+
+def _header_size(file_name: str) -> tuple[int, ...] | None:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(file_name)
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None
+    return reader.GetSize()
 
 
 def _squeeze_trailing_axis(image: sitk.Image, path: Path) -> sitk.Image:

@@ -1,4 +1,5 @@
 import gzip
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,32 @@ def test_case_name_strips_known_suffixes():
     assert case_name("/data/sub-01_T1c.nii.gz") == "sub-01_T1c"
     assert case_name("scan.nrrd") == "scan"
     assert case_name("/dicom/series_folder") == "series_folder"
+
+
+def huge_nifti_header(path: Path) -> Path:
+    """A NIfTI header that promises 1024^3 uint8 voxels, without the gigabyte behind it."""
+    header = bytearray(352)
+    struct.pack_into("<i", header, 0, 348)
+    struct.pack_into("<8h", header, 40, 3, 1024, 1024, 1024, 1, 1, 1, 1)
+    struct.pack_into("<hh", header, 70, 2, 8)  # datatype uint8, 8 bits
+    struct.pack_into("<8f", header, 76, 1, 1, 1, 1, 1, 1, 1, 1)
+    struct.pack_into("<f", header, 108, 352)  # vox_offset
+    header[344:348] = b"n+1\0"
+    path.write_bytes(bytes(header))
+    return path
+
+
+def test_a_huge_volume_is_refused_from_its_header(tmp_path):
+    path = huge_nifti_header(tmp_path / "huge.nii")
+    with pytest.raises(InputError, match=r"1024x1024x1024 voxels .*resample it"):
+        read_volume(path)
+
+
+@pytest.mark.parametrize("spacing", [1e6, 80.0])
+def test_implausible_spacing_is_refused(tmp_path, spacing):
+    image = sitk.GetImageFromArray(np.random.rand(10, 10, 10).astype(np.float32))
+    image.SetSpacing((1.0, spacing, 1.0))
+    path = tmp_path / "far.mha"
+    sitk.WriteImage(image, str(path))
+    with pytest.raises(InputError, match="not plausible"):
+        read_volume(path)

@@ -189,6 +189,7 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         model = self.ui.modelComboBox.currentData or None
         device = self.ui.deviceComboBox.currentData or "auto"
         camClass = self.ui.camClassComboBox.currentData or None
+        tta = self.ui.ttaCheckBox.checked
         with slicer.util.tryWithErrorDisplay(_("Could not prepare the classification."),
                                              waitCursor=True):
             classifier = self.logic.classifier(model, device)
@@ -196,18 +197,18 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             volume = node_to_volume(volumeNode)
         self._cancel = threading.Event()
         self._worker = threading.Thread(
-            target=self._work, args=(classifier, volume, camClass, volumeNode.GetName()),
+            target=self._work, args=(classifier, volume, camClass, tta, volumeNode.GetName()),
             daemon=True)
         self._volumeNode = volumeNode
         self._setRunning(True)
         self._worker.start()
         self._timer.start()
 
-    def _work(self, classifier, volume, camClass, name):
+    def _work(self, classifier, volume, camClass, tta, name):
         """Runs off the main thread: only the library, never the scene or the UI."""
         try:
             result = classifier.classify(
-                volume, cam_class=camClass, cancel=self._cancel,
+                volume, cam_class=camClass, cancel=self._cancel, tta=tta,
                 progress=lambda stage, fraction: self._messages.put(("progress", stage,
                                                                      fraction)))
             self._messages.put(("done", result, None))
@@ -241,6 +242,10 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic.showResults(self._volumeNode, result, self.ui.opacitySlider.value)
         name = result.display_names[result.predicted_class]
         self.ui.resultLabel.text = f"{name}: {result.confidence:.0%}"
+        self.ui.resultLabel.toolTip = _(
+            "Entropy {entropy:.2f} (0 = certain, 1 = all classes equally likely){flips}").format(
+            entropy=result.entropy,
+            flips=_(", mean of 8 flipped passes") if result.augmentations > 1 else "")
         self.ui.warningsLabel.text = "\n".join(result.warnings)
         self.ui.warningsLabel.visible = bool(result.warnings)
         table = self.logic.outputs[self._volumeNode.GetID()]["table"]
@@ -328,18 +333,20 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic):
         return self._classifiers[key]
 
     def classifyVolume(self, volumeNode, model=None, device="auto", camClass=None,
-                       showResults=True):
+                       showResults=True, tta=False):
         """Classify a scalar volume node; returns {"result": ClassificationResult, "nodes":
-        the heatmap, table and chart nodes (when showResults)}."""
+        the heatmap, table and chart nodes (when showResults)}. `tta`: average over the 8
+        flipped passes (result.entropy says how sure the model is)."""
         if not self.ensureDependencies():
             raise RuntimeError("TumorClassifier's Python dependencies are not installed")
         from TumorClassifierLib.mrml_bridge import node_to_volume
         result = self.classifier(model, device).classify(node_to_volume(volumeNode),
-                                                        cam_class=camClass)
+                                                        cam_class=camClass, tta=tta)
         nodes = self.showResults(volumeNode, result) if showResults else {}
         return {"result": result, "nodes": nodes}
 
-    def classifyFiles(self, paths, outputCsv, heatmapDir=None, model=None, device="auto"):
+    def classifyFiles(self, paths, outputCsv, heatmapDir=None, model=None, device="auto",
+                      tta=False):
         """Batch over files without touching the scene: one row per scan in `outputCsv`,
         heatmaps and probability JSON files in `heatmapDir` (default: beside the CSV)."""
         if not self.ensureDependencies():
@@ -348,7 +355,7 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic):
         from TumorClassifierLib.batch_runner import classify_cases
         out = heatmapDir or os.path.dirname(os.path.abspath(outputCsv))
         return classify_cases(self.classifier(model, device), cases_from_paths(paths), out,
-                              results_csv=outputCsv, overlay=False, echo=False)
+                              results_csv=outputCsv, overlay=False, echo=False, tta=tta)
 
     def showResults(self, volumeNode, result, opacity=0.5):
         from TumorClassifierLib.mrml_bridge import show_result

@@ -98,8 +98,15 @@ class ResultsTable:
 
     def __init__(self, path: Path, columns: list[str]) -> None:
         self.path = Path(path)
-        self.columns = columns
         self._repair_partial_line()
+        # Appending to a table an older version began: keep its header, so rows stay aligned.
+        self.columns = self._existing_columns() or columns
+
+    def _existing_columns(self) -> list[str]:
+        if not self.path.is_file():
+            return []
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle), [])
 
     def finished_cases(self) -> set[str]:
         if not self.path.is_file():

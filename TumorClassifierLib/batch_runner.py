@@ -29,11 +29,11 @@ class BatchSummary:
 def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=None,
                    force: bool = False, overlay: bool = True, results_csv: str | Path | None = None,
                    debug: bool = False, show_progress: bool = True, echo=True,
-                   prefetch: int = 1) -> BatchSummary:
+                   prefetch: int = 1, tta: bool = False) -> BatchSummary:
     """Classify `cases` into `out`; the results table is `results_csv` (default
     out/results.csv). `debug` re-raises the first error instead of recording it. `prefetch`:
     how many of the next scans are read and registered in a background thread while the network
-    works on the current one (0: one after the other)."""
+    works on the current one (0: one after the other). `tta`: test-time flips (8 passes)."""
     from tqdm import tqdm
 
     from .outputs import result_row, results_columns, write_case_outputs
@@ -53,7 +53,7 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
             start = time.perf_counter()
             try:
                 prepared, prepare_seconds = prepare()
-                result = classifier.classify_prepared(prepared, cam_class=cam_class)
+                result = classifier.classify_prepared(prepared, cam_class=cam_class, tta=tta)
                 files = write_case_outputs(result, case, out, overlay=overlay,
                                            scan=prepared.scan_volume() if overlay else None)
                 if echo:

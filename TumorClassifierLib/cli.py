@@ -100,6 +100,9 @@ def _add_run_options(command, default_out: str = "tumorclassifier_output") -> No
     command.add_argument("--force", action="store_true",
                          help="classify even when registration to the atlas looks poor")
     command.add_argument("--no-overlay", action="store_true", help="skip the PNG overlays")
+    command.add_argument("--tta", action="store_true", help="test-time augmentation: average "
+                         "the probabilities over the 8 flips the network was trained with "
+                         "(8x the network time)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,7 +202,8 @@ def _classify_command(args) -> int:
 def run_batch(classifier, cases, args) -> int:
     from .batch_runner import classify_cases
     summary = classify_cases(classifier, cases, args.out, cam_class=args.cam_class,
-                             force=args.force, overlay=not args.no_overlay, debug=args.debug)
+                             force=args.force, overlay=not args.no_overlay, debug=args.debug,
+                             tta=args.tta)
     if summary.skipped:
         print(f"skipped {summary.skipped} case(s) already in {summary.table}", file=sys.stderr)
     if summary.failures:

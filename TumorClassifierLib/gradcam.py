@@ -24,6 +24,7 @@ class GradCAM:
         with GradCAM(network, network.gradcam_layer) as cam:
             logits, maps = cam(x)                  # predicted class
             logits, maps = cam(x, class_index=3)   # a chosen class
+            logits, maps = cam(x, class_index=lambda logits: ...)  # chosen from the logits
 
     x: (B, C, D, H, W); logits: (B, num_classes) float32; maps: (B, D, H, W) float32 in [0, 1].
     After each call `timings` holds the seconds of the forward pass ("forward") and of the
@@ -65,6 +66,8 @@ class GradCAM:
         activation = self._activation
         if activation is None:
             raise RuntimeError("the Grad-CAM layer was not reached by the forward pass")
+        if callable(class_index):  # chosen from the logits, e.g. after test-time augmentation
+            class_index = class_index(logits)
         if class_index is None:
             target = logits.argmax(dim=1)
         else:

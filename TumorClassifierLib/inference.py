@@ -40,10 +40,19 @@ class ClassificationResult:
     device: str
     precision: str
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    augmentations: int = 1  # network passes averaged: 1, or 8 with test-time flips
 
     @property
     def confidence(self) -> float:
         return self.probabilities[self.predicted_class]
+
+    @property
+    def entropy(self) -> float:
+        """Predictive entropy of the probabilities divided by log(classes): 0 when one class
+        has everything, 1 when all are equally likely."""
+        p = np.asarray(list(self.probabilities.values()), dtype=np.float64)
+        p = p[p > 0]
+        return float(-(p * np.log(p)).sum() / np.log(len(self.probabilities)))
 
     def to_dict(self) -> dict:
         """Everything but the heatmap array, JSON-ready."""
@@ -52,6 +61,8 @@ class ClassificationResult:
             "predicted_class": self.predicted_class,
             "predicted_name": self.display_names[self.predicted_class],
             "confidence": self.confidence,
+            "entropy": self.entropy,
+            "augmentations": self.augmentations,
             "probabilities": self.probabilities,
             "display_names": self.display_names,
             "cam_class": self.cam_class,
@@ -71,6 +82,8 @@ class ClassificationResult:
             bar = "#" * int(round(probability * 30))
             lines.append(f"  {code:<10} {self.display_names[code]:<{width}} "
                          f"{probability:7.2%}  {bar}")
+        flips = f", mean of {self.augmentations} flipped passes" if self.augmentations > 1 else ""
+        lines.append(f"  entropy {self.entropy:.2f} (0 certain .. 1 uniform){flips}")
         lines.extend(f"  warning: {text}" for text in self.warnings)
         return "\n".join(lines)
 
@@ -107,7 +120,7 @@ class Classifier:
 
     def classify(self, scan: Volume | sitk.Image | str | os.PathLike, cam_class=None,
                  device: str | None = None, mask=None, allow_poor_registration: bool = False,
-                 progress=None, cancel=None) -> ClassificationResult:
+                 progress=None, cancel=None, tta: bool = False) -> ClassificationResult:
         """Classify one 3D T1c scan and compute its Grad-CAM heatmap.
 
         scan: a path (NIfTI, NRRD, MHA, DICOM folder), a `Volume` or a SimpleITK image.
@@ -116,6 +129,8 @@ class Classifier:
         progress: optional callable(stage, fraction) called as each stage starts.
         cancel: optional threading.Event; when set, the run stops with `Cancelled` at the next
         stage boundary.
+        tta: test-time augmentation - average the probabilities over the 8 combinations of the
+        paper's training flips (8x the network time; the heatmap is the unflipped pass's).
         """
         def stage(name: str, fraction: float) -> None:
             if cancel is not None and cancel.is_set():
@@ -126,7 +141,8 @@ class Classifier:
         stage("preparing", 0.0)
         prepared = self.prepare(scan, mask=mask, allow_poor_registration=allow_poor_registration,
                                 stage=stage)
-        return self.classify_prepared(prepared, cam_class=cam_class, device=device, stage=stage)
+        return self.classify_prepared(prepared, cam_class=cam_class, device=device, stage=stage,
+                                      tta=tta)
 
     def prepare(self, scan, mask=None, allow_poor_registration: bool = False,
                 stage=None) -> PreparedInput:
@@ -144,7 +160,8 @@ class Classifier:
         return PreparedInput(name, prepared, timings | prepared.timings)
 
     def classify_prepared(self, prepared_input: PreparedInput, cam_class=None,
-                          device: str | None = None, stage=None) -> ClassificationResult:
+                          device: str | None = None, stage=None,
+                          tta: bool = False) -> ClassificationResult:
         """The network, Grad-CAM and the heatmap's way back for a `prepare`d scan."""
         stage = stage or (lambda name, fraction: None)
         prepared = prepared_input.scan
@@ -156,14 +173,14 @@ class Classifier:
 
         stage("classifying and computing Grad-CAM", 0.6)
         try:
-            logits, cam, dtype, network_timings = self._forward(prepared.tensor, cam_index,
-                                                                target)
+            probabilities, cam, dtype, network_timings = self._forward(prepared.tensor, cam_index,
+                                                                       target, tta)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             warnings.append(f"Out of GPU memory on {target}; ran on the CPU instead")
             target = torch.device("cpu")
-            logits, cam, dtype, network_timings = self._forward(prepared.tensor, cam_index,
-                                                                target)
+            probabilities, cam, dtype, network_timings = self._forward(prepared.tensor, cam_index,
+                                                                       target, tta)
         timings.update(network_timings)
 
         stage("mapping the heatmap back", 0.9)
@@ -172,7 +189,6 @@ class Classifier:
         heatmap = heatmap.with_array(quantised_unit_map(heatmap.array))
         timings["heatmap_to_input"] = time.perf_counter() - start
 
-        probabilities = torch.softmax(logits.double(), dim=0).numpy()
         predicted = codes[int(np.argmax(probabilities))]
         stage("done", 1.0)
         threshold = self.metadata.inference.low_confidence_threshold
@@ -186,7 +202,7 @@ class Classifier:
             cam_class=codes[cam_index] if cam_index is not None else predicted,
             heatmap=heatmap, registration=prepared.registration.summary(), timings=timings,
             device=str(target), precision=str(dtype).replace("torch.", ""),
-            warnings=tuple(warnings))
+            warnings=tuple(warnings), augmentations=len(FLIPS) if tta else 1)
 
     def _network_on(self, device: torch.device) -> torch.nn.Module:
         key = str(device)
@@ -197,19 +213,42 @@ class Classifier:
             self._networks[key] = network.eval()
         return self._networks[key]
 
-    def _forward(self, tensor: np.ndarray, cam_index, device: torch.device):
+    def _forward(self, tensor: np.ndarray, cam_index, device: torch.device, tta: bool):
+        """Class probabilities (averaged over the flips when `tta`) and the Grad-CAM map of the
+        unflipped input for `cam_index`, or for the most probable class."""
         network = self._network_on(device)
         dtype = resolve_precision(self.precision, device)
         batch = torch.from_numpy(tensor).unsqueeze(0).to(device)
+        flipped = []  # probabilities of the flipped passes
+        timings = {}
         with python_warnings.catch_warnings():
             python_warnings.simplefilter("ignore", UserWarning)  # autocast chatter
             with autocast(device, dtype), GradCAM(network, network.gradcam_layer) as explainer:
-                logits, cam = explainer(batch, class_index=cam_index)
-                network_timings = dict(explainer.timings)
-        return logits[0].cpu(), cam[0].cpu().numpy(), dtype, network_timings
+                if tta:
+                    start = time.perf_counter()
+                    with torch.no_grad():
+                        for axes in FLIPS[1:]:
+                            flipped.append(_softmax(network(torch.flip(batch, axes))))
+                    timings["tta"] = time.perf_counter() - start
+                average = {}
+
+                def choose(logits):  # after the unflipped pass, before its backward pass
+                    average["p"] = torch.stack([_softmax(logits)] + flipped).mean(0)
+                    return cam_index if cam_index is not None else int(average["p"].argmax())
+                _, cam = explainer(batch, class_index=choose)
+                timings.update(explainer.timings)
+        return average["p"].numpy(), cam[0].cpu().numpy(), dtype, timings
 
 
 HEATMAP_LEVELS = 1024
+# Test-time augmentation: every combination of flips of the three spatial axes of a (B, C, D,
+# H, W) batch - the paper's training augmentation. The unflipped input comes first.
+FLIPS = ((), (2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4))
+
+
+def _softmax(logits: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits[0].detach().double().cpu(), dim=0)
+
 
 
 def quantised_unit_map(array: np.ndarray, levels: int = HEATMAP_LEVELS) -> np.ndarray:

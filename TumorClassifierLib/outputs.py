@@ -34,7 +34,7 @@ def write_case_outputs(result: ClassificationResult, case: Case, out: Path,
 
 
 def results_columns(codes: tuple[str, ...]) -> list[str]:
-    return (["case", "source", "status", "predicted_class", "confidence"]
+    return (["case", "source", "status", "predicted_class", "confidence", "entropy"]
             + [f"p_{code}" for code in codes]
             + ["registration_correlation", "registration_ok", "warnings", "error", "seconds",
                "heatmap"])
@@ -44,7 +44,7 @@ def result_row(case: Case, result: ClassificationResult, files: dict[str, Path],
                seconds: float) -> dict:
     return ({"case": case.name, "source": str(case.path), "status": "ok",
              "predicted_class": result.predicted_class,
-             "confidence": f"{result.confidence:.6f}"}
+             "confidence": f"{result.confidence:.6f}", "entropy": f"{result.entropy:.6f}"}
             | {f"p_{code}": f"{p:.6f}" for code, p in result.probabilities.items()}
             | {"registration_correlation": result.registration["correlation"],
                "registration_ok": result.registration["ok"],

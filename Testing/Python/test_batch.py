@@ -1,3 +1,5 @@
+import csv
+
 import pytest
 
 from TumorClassifierLib.batch import ResultsTable, cases_from_paths, read_manifest
@@ -49,6 +51,18 @@ def test_results_table_appends_and_survives_a_half_written_line(tmp_path):
     reopened.append({"case": "c", "status": "ok"})
     assert path.read_text(encoding="utf-8").splitlines() == ["case,status,error", "a,ok,", 'b,error,"bad, file"',
                                              "c,ok,"]
+
+
+def test_a_table_begun_with_other_columns_keeps_its_header(tmp_path):
+    path = tmp_path / "results.csv"
+    ResultsTable(path, ["case", "status", "seconds"]).append({"case": "a", "status": "ok",
+                                                             "seconds": 1})
+    newer = ResultsTable(path, ["case", "status", "entropy", "seconds"])  # a newer version
+    newer.append({"case": "b", "status": "ok", "entropy": 0.5, "seconds": 2})
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows == [{"case": "a", "status": "ok", "seconds": "1"},
+                    {"case": "b", "status": "ok", "seconds": "2"}]
 
 
 def test_non_ascii_names_survive_a_c_locale(tmp_path):

@@ -64,6 +64,17 @@ def test_manifest_run(scans, tiny_bundle, tmp_path):
     assert not (tmp_path / "o" / "only_overlay.png").exists()
 
 
+def test_tta_option_reaches_the_outputs(scans, tiny_bundle, tmp_path, capsys):
+    assert main(["classify", str(scans[1]), "--model", str(tiny_bundle), "--out",
+                 str(tmp_path / "o"), "--no-overlay", "--tta"]) == 0
+    record = json.loads((tmp_path / "o" / "zweite_ü_probabilities.json").read_text(
+        encoding="utf-8"))
+    assert record["augmentations"] == 8 and 0 <= record["entropy"] <= 1
+    assert "mean of 8 flipped passes" in capsys.readouterr().out
+    assert float(rows(tmp_path / "o" / "results.csv")[0]["entropy"]) == pytest.approx(
+        record["entropy"], abs=1e-6)
+
+
 @pytest.mark.parametrize("args, message", [
     (["classify"], "give at least one scan"),
     (["classify", "x.nii.gz", "--model", "/no/such/model"], "/no/such/model: no such model"),

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -85,11 +86,11 @@ def test_out_of_gpu_memory_retries_on_the_cpu(tiny_bundle, scan, monkeypatch):
     real_forward = classifier._forward
     calls = []
 
-    def forward(tensor, cam_index, device):
+    def forward(tensor, cam_index, device, tta):
         calls.append(device.type)
         if device.type == "cuda":
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-        return real_forward(tensor, cam_index, device)
+        return real_forward(tensor, cam_index, device, tta)
 
     monkeypatch.setattr(classifier, "_forward", forward)
     result = classifier.classify(scan)
@@ -137,3 +138,31 @@ def test_quantised_heatmap_is_the_exact_one_within_half_a_step():
     np.testing.assert_array_equal(quantised * HEATMAP_LEVELS,
                                   np.round(quantised * HEATMAP_LEVELS))
     assert not quantised_unit_map(np.zeros((2, 2, 2), np.float32)).any()
+
+
+def test_test_time_augmentation_averages_the_eight_flipped_passes(classifier, scan):
+    from TumorClassifierLib.inference import FLIPS
+    plain = classifier.classify(scan, cam_class="METS")
+    augmented = classifier.classify(scan, cam_class="METS", tta=True)
+    assert (plain.augmentations, augmented.augmentations) == (1, 8)
+    # By hand: the mean of the softmax over every flip of the prepared input.
+    prepared = classifier.prepare(scan)
+    batch = torch.from_numpy(prepared.scan.tensor)[None]
+    network = classifier.bundle.network
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16,
+                                         enabled=augmented.precision == "bfloat16"):
+        expected = torch.stack([torch.softmax(network(torch.flip(batch, axes))[0].double(), 0)
+                                for axes in FLIPS]).mean(0).numpy()
+    np.testing.assert_allclose(list(augmented.probabilities.values()), expected, atol=1e-6)
+    assert abs(sum(augmented.probabilities.values()) - 1) < 1e-9
+    np.testing.assert_array_equal(plain.heatmap.array, augmented.heatmap.array)  # unflipped
+    assert augmented.to_dict()["augmentations"] == 8 and "tta" in augmented.timings
+
+
+def test_entropy_spans_zero_to_one(classifier, scan):
+    result = classifier.classify(scan)
+    assert 0 <= result.entropy <= 1
+    certain = dataclasses.replace(result, probabilities={c: float(c == "HGG") for c in CLASS_CODES})
+    uniform = dataclasses.replace(result, probabilities={c: 1 / 7 for c in CLASS_CODES})
+    assert certain.entropy == 0 and uniform.entropy == pytest.approx(1)
+    assert "entropy" in result.table() and result.to_dict()["entropy"] == result.entropy

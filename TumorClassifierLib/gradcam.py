@@ -1,4 +1,5 @@
-"""Grad-CAM (Selvaraju et al. 2017) as used by Chakrabarty et al., Radiology: AI 2021.
+"""Grad-CAM (Selvaraju et al. 2017) as used by Chakrabarty et al., Radiology: AI 2021, at the
+deepest level's output (see TumorClassifierNet.gradcam_layer for why not the paper's layer).
 
 weights = spatial mean of d(score)/d(A); map = ReLU(sum_c weights_c * A_c); upsampled to the
 input size and min-max normalised so that the hottest voxel is 1. `score` is the class score
@@ -50,6 +51,11 @@ class GradCAM:
 
     def _capture(self, module, inputs, output: torch.Tensor) -> torch.Tensor:
         torch.set_grad_enabled(True)  # undone when the caller's no_grad block exits
+        if output.dtype in (torch.bfloat16, torch.float16):
+            # The map sum_c w_c A_c partly cancels; bf16's 8-bit mantissa in A would show
+            # through, so this one (small, deepest) layer is recomputed in float32.
+            with torch.autocast(output.device.type, enabled=False):
+                output = module(*(x.float() for x in inputs))
         self._activation = output.detach().requires_grad_(True)
         return self._activation
 

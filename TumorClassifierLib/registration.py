@@ -95,7 +95,13 @@ def _register(scan, atlas, skull_stripped, config) -> RegistrationResult:
 def _registration_copy(scan: sitk.Image, spacing_mm: float) -> sitk.Image:
     """Float copy at about `spacing_mm`, shifted so the background is 0 and clipped at a high
     percentile, so that centre-of-mass initialisation is not thrown by negative backgrounds
-    (z-scored inputs) or a few very bright voxels (vessels, frames)."""
+    (z-scored inputs) or a few very bright voxels (vessels, frames).
+
+    The voxels are first put in one storage order (LPS; an exact permutation and flip), so that
+    the same scan stored as RAS, LAS, PIR... is shrunk identically and registers identically:
+    without it, BinShrink grouped other voxel pairs and the optimiser ended elsewhere
+    (measured: network inputs correlated only 0.93 between RAS and LPS copies of a phantom)."""
+    scan = sitk.DICOMOrient(scan, "LPS")
     factors = [max(1, int(round(spacing_mm / s))) for s in scan.GetSpacing()]
     small = sitk.BinShrink(sitk.Cast(scan, sitk.sitkFloat32), factors)
     array = sitk.GetArrayFromImage(small)

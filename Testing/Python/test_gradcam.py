@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -118,3 +119,25 @@ def test_normalise_handles_flat_maps():
     normalised = normalise_per_sample(maps)
     assert torch.all(normalised[0] == 0)
     assert normalised[1].min() == 0 and normalised[1].max() == 1
+
+
+def _paper_network_map(dtype, autocast_dtype=None, seed=0):
+    torch.manual_seed(seed)
+    network = TumorClassifierNet(TINY_NETWORK).eval().to(dtype)
+    x = torch.randn(1, 1, 32, 32, 32, generator=torch.Generator().manual_seed(seed)).to(dtype)
+    context = (torch.autocast("cpu", dtype=autocast_dtype) if autocast_dtype
+               else torch.autocast("cpu", enabled=False))
+    with context, GradCAM(network, network.gradcam_layer) as cam:
+        _, maps = cam(x, class_index=2)
+    return maps[0].double().numpy()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_map_is_well_conditioned_in_float32_and_bfloat16(seed):
+    """Regression: at the paper's layer (before an instance norm) the channel weights are zero
+    in exact arithmetic and the map was rounding noise; float32 and float64 disagreed."""
+    exact = _paper_network_map(torch.float64, seed=seed)
+    assert exact.max() == pytest.approx(1)
+    np.testing.assert_allclose(_paper_network_map(torch.float32, seed=seed), exact, atol=1e-4)
+    np.testing.assert_allclose(_paper_network_map(torch.float32, torch.bfloat16, seed=seed),
+                               exact, atol=0.05)

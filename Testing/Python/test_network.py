@@ -34,7 +34,7 @@ def test_configurable_sizes():
     assert config.downsampling == 4
     with torch.no_grad():
         assert network(torch.randn(1, 2, 16, 16, 16)).shape == (1, 3)
-    assert network.gradcam_layer.out_channels == 16
+    assert network.gradcam_layer.context.conv2.conv.out_channels == 16
 
 
 def test_glorot_uniform_kernels_and_zero_biases():

@@ -21,6 +21,10 @@ from .registration import RegistrationConfig, RegistrationResult, register_to_at
 from .volume import Volume
 
 SKULL_STRIPPED_CHOICES = ("auto", "yes", "no")
+# Bumped whenever the code changes what preprocessing produces for the same scan and settings,
+# so that training caches made by an older version are not reused. 2: registration on an
+# LPS-ordered copy.
+PREPROCESSING_REVISION = 2
 
 
 @dataclass(frozen=True)

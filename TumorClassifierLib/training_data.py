@@ -17,7 +17,7 @@ from monai.transforms import Compose, MapTransform, RandFlipd
 from .atlas import load_atlas
 from .batch import Case
 from .configuration import to_dict
-from .preprocessing import PreprocessingConfig, preprocess
+from .preprocessing import PREPROCESSING_REVISION, PreprocessingConfig, preprocess
 from .volume import read_sitk_image
 
 
@@ -41,9 +41,10 @@ class PreprocessScan(MapTransform):
 
 def content_hash_function(config: PreprocessingConfig):
     """MONAI cache key: the scan's bytes (every file of a DICOM folder), its mask's bytes, the
-    preprocessing configuration and the atlas identity - a renamed file reuses its cache, a
-    changed one does not."""
-    settings = json.dumps(to_dict(config), sort_keys=True) + load_atlas().identity
+    preprocessing configuration and code revision, and the atlas identity - a renamed file
+    reuses its cache, a changed one does not."""
+    settings = (json.dumps(to_dict(config), sort_keys=True) + load_atlas().identity
+                + f"revision {PREPROCESSING_REVISION}")
 
     def hash_item(item: dict) -> bytes:
         digest = hashlib.sha256(settings.encode())

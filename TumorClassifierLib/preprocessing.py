@@ -83,6 +83,7 @@ def preprocess(scan: sitk.Image | Volume, config: PreprocessingConfig = Preproce
         image = bias_correct(image)
         timings["bias_correction"] = time.perf_counter() - start
 
+    refuse_label_maps(image, name)
     background, background_share = most_common_value(image)
     stripped = _stripped(config, background_share)
     start = time.perf_counter()
@@ -137,6 +138,20 @@ def _stripped(config: PreprocessingConfig, background_share: float) -> bool:
     if config.skull_stripped != "auto":
         return config.skull_stripped == "yes"
     return background_share >= config.stripped_mode_fraction
+
+
+MIN_DISTINCT_INTENSITIES = 32
+
+
+def refuse_label_maps(image: sitk.Image, name: str = "scan") -> None:
+    """A segmentation or mask holds a handful of values; an MRI (even stored as uint8) holds
+    many. Refused here, since such images can still register passably to the atlas (a 4-label
+    map of boxes reached correlation 0.19)."""
+    sample = sitk.GetArrayViewFromImage(image)[::2, ::2, ::2]
+    distinct = np.unique(sample[:: max(1, sample.shape[0] // 32)])
+    if distinct.size < MIN_DISTINCT_INTENSITIES:
+        raise InputError(f"{name}: holds only {distinct.size} distinct intensities - a label "
+                         "map or mask, not an MRI scan")
 
 
 def most_common_value(image: sitk.Image) -> tuple[float, float]:

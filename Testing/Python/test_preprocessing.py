@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from TumorClassifierLib.errors import RegistrationFailed
+from TumorClassifierLib.errors import InputError, RegistrationFailed
 from TumorClassifierLib.preprocessing import (PreprocessingConfig, bias_correct,
                                               is_skull_stripped, preprocess)
 from TumorClassifierLib.volume import Volume
@@ -122,3 +122,16 @@ def test_lesion_in_the_scan_is_at_the_same_place_on_the_grid(head):
     grid_world = grid.TransformContinuousIndexToPhysicalPoint([float(p) for p in peak])
     scan_world = prepared.registration.transform.TransformPoint(grid_world)
     assert np.linalg.norm(np.subtract(scan_world, centre)) < 12.0
+
+
+def test_label_maps_are_refused_but_an_8_bit_scan_is_not(head):
+    labels = sitk.GetArrayFromImage(head) > 500
+    label_map = sitk.GetImageFromArray((labels * 1 + (labels & (np.indices(labels.shape)[0] > 40))
+                                        * 2).astype(np.uint8))
+    label_map.CopyInformation(head)
+    with pytest.raises(InputError, match="3 distinct intensities - a label map"):
+        preprocess(label_map, name="labels.nii.gz")
+    array = sitk.GetArrayFromImage(head).astype(np.float64)
+    eight_bit = sitk.GetImageFromArray(np.round(255 * array / array.max()).astype(np.uint8))
+    eight_bit.CopyInformation(head)
+    assert preprocess(eight_bit).registration.ok

@@ -155,8 +155,9 @@ class Classifier:
         timings["read"] = time.perf_counter() - start
         if stage is not None:
             stage("registering", 0.1)
+        where = str(scan) if isinstance(scan, (str, os.PathLike)) else name  # errors: full path
         prepared = preprocess(image, self.metadata.preprocessing, mask=mask_image,
-                              allow_poor_registration=allow_poor_registration, name=name)
+                              allow_poor_registration=allow_poor_registration, name=where)
         return PreparedInput(name, prepared, timings | prepared.timings)
 
     def classify_prepared(self, prepared_input: PreparedInput, cam_class=None,

@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--batch-scans", type=int, default=20)
     parser.add_argument("--training-epochs", type=int, default=2)
     parser.add_argument("--skip", nargs="*", default=[], choices=["monai", "batch", "training"])
+    parser.add_argument("--compile", action="store_true",
+                        help="also measure torch.compile (about a minute, mostly compiling)")
     parser.add_argument("--quick", action="store_true",
                         help="a fast check: 2 repeats, 8 batch scans, no training")
     parser.add_argument("--work", type=Path, default=HERE / ".work",
@@ -84,6 +86,10 @@ def main() -> None:
             str(args.training_epochs), "--device", args.device, "--input-size",
             str(args.input_size))
         print(training_table(record), flush=True)
+    if args.compile:
+        record["compile"] = run_worker("bench_compile.py", "--device", args.device,
+                                       "--input-size", str(args.input_size))
+        print(compile_table(record), flush=True)
     record["targets"] = check_targets(record, args.device)
     print(targets_table(record["targets"]))
     path = args.json or HERE / "results" / f"{_device_slug(record)}-{record['date']}.json"
@@ -148,6 +154,18 @@ def training_table(record: dict) -> str:
         f"{record['input_size']}^3), median of {run['epochs_measured']} epoch(s) after the "
         "first", "", "| volumes per second | share of time waiting for data |", "|---|---|",
         f"| {run['volumes_per_second']:.2f} | {run['data_wait_share']:.1%} |"]) + "\n"
+
+
+def compile_table(record: dict) -> str:
+    run = record["compile"]
+    return "\n".join([
+        f"## torch.compile ({run['torch']}, {run['precision']}, {record['input_size']}^3)", "",
+        f"whole network with the Grad-CAM hook: {run['whole_network_with_gradcam']}", "",
+        "| trunk before the Grad-CAM level | seconds |", "|---|---|",
+        f"| eager forward | {run['trunk_eager_s']:.3f} |",
+        f"| compiled forward | {run['trunk_compiled_s']:.3f} |",
+        f"| compiling (once) | {run['trunk_compile_s']:.1f} |",
+        f"| largest output difference | {run['trunk_max_difference']:.4f} |"]) + "\n"
 
 
 def check_targets(record: dict, device: str) -> list[dict]:

@@ -16,6 +16,15 @@ def heatmap_peak(heatmap: Volume) -> tuple[int, int, int]:
     return tuple(int(v) for v in np.unravel_index(np.argmax(heatmap.array), heatmap.array.shape))
 
 
+def heatmap_peak_world(heatmap: Volume) -> np.ndarray:
+    """Where the heatmap peaks, in LPS mm: the centre of its hottest voxels (after the 1/1024
+    rounding several neighbours can share the top value; argmax alone would pick whichever
+    comes first in storage order)."""
+    hottest = np.argwhere(heatmap.array == heatmap.array.max())[:, ::-1]  # (i, j, k)
+    matrix = heatmap.index_to_world()
+    return (matrix[:3, :3] @ hottest.mean(axis=0)) + matrix[:3, 3]
+
+
 def write_overlay_png(scan: Volume, heatmap: Volume, path: str | os.PathLike,
                       title: str = "", alpha: float = 0.5, threshold: float = 0.1) -> Path:
     """Radiological convention (patient right on the image's left), physical aspect ratios."""

@@ -186,8 +186,14 @@ def render_slice(scene, background, foreground, centre_ras, orientation: str = "
     from vtk.util.numpy_support import vtk_to_numpy
     logic = slicer.vtkMRMLSliceLogic()
     logic.SetMRMLScene(scene)
+    defaults = scene.GetDefaultNodeByClass("vtkMRMLSliceNode")
+    if defaults is None or not defaults.HasSliceOrientationPreset(orientation):
+        # A bare scene (slicer-core, no application) has no orientation presets, and without
+        # them every orientation silently stayed axial. New slice nodes copy them.
+        slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(scene)
     slice_node = logic.AddSliceNode(f"TumorClassifier{orientation}")
-    getattr(slice_node, f"SetOrientationTo{orientation}")()  # presets need slicer.app
+    if not slice_node.SetOrientation(orientation):
+        raise ValueError(f"unknown slice orientation {orientation!r}")
     slice_node.SetDimensions(size, size, 1)
     composite = logic.GetSliceCompositeNode()
     composite.SetBackgroundVolumeID(background.GetID())

@@ -7,8 +7,6 @@ model, shown in a real MRML scene and rendered offscreen by vtkMRMLSliceLogic (s
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -36,12 +34,10 @@ def main() -> None:
     scan = volumes.AddArchetypeVolume(str(case.path), case.name)
     scan.GetDisplayNode().SetAndObserveColorNodeID("vtkMRMLColorTableNodeGrey")
     heatmap = show_result(scene, scan, result)["heatmap"]
-    peak = np.unravel_index(np.argmax(result.heatmap.array), result.heatmap.array.shape)
-    peak_lps = (result.heatmap.index_to_world() @ [*peak[::-1], 1])[:3]
-    # Axial only for now: coronal/sagittal slice nodes rendered the axial plane under
-    # slicer-core (to investigate).
-    figure, axes = pyplot.subplots(1, 1, figsize=(6, 5), facecolor="black")
-    for axis, orientation in zip([axes], ("Axial",)):
+    from TumorClassifierLib.overlay import heatmap_peak_world
+    peak_lps = heatmap_peak_world(result.heatmap)
+    figure, axes = pyplot.subplots(1, 3, figsize=(15, 5.4), facecolor="black")
+    for axis, orientation in zip(axes, ("Axial", "Coronal", "Sagittal")):
         pixels, _ = render_slice(scene, scan, heatmap, peak_lps * [-1, -1, 1], orientation, 320)
         axis.imshow(pixels[::-1, :, :3])
         axis.set_title(orientation, color="white")

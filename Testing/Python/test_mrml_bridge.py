@@ -125,7 +125,10 @@ def test_rerunning_replaces_outputs_instead_of_piling_up(scene, sample_case):
     assert all(first[k].GetID() == second[k].GetID() for k in first)
 
 
-def test_overlay_pixels_sit_on_the_phantoms_lesion(scene, sample_case, tmp_path):
+@pytest.mark.parametrize("orientation, normal", [("Axial", 2), ("Coronal", 1),
+                                                 ("Sagittal", 0)])
+def test_overlay_pixels_sit_on_the_phantoms_lesion(scene, sample_case, tmp_path, orientation,
+                                                    normal):
     scan = load_with_slicer(scene, sample_case.path)
     scan.GetDisplayNode().SetAndObserveColorNodeID("vtkMRMLColorTableNodeGrey")
     outputs = show_result(scene, scan, lesion_result(sample_case))
@@ -133,7 +136,9 @@ def test_overlay_pixels_sit_on_the_phantoms_lesion(scene, sample_case, tmp_path)
     k, j, i = (np.mean(axis) for axis in np.nonzero(lesion.array))
     centre_lps = (lesion.index_to_world() @ [i, j, k, 1])[:3]
     pixels, xy_to_ras = render_slice(scene, scan, outputs["heatmap"], centre_lps * [-1, -1, 1],
-                                     size=192)
+                                     orientation, size=192)
+    slice_normal = np.cross(xy_to_ras[:3, 0], xy_to_ras[:3, 1])
+    assert np.argmax(np.abs(slice_normal)) == normal  # the view is the one asked for
     rgb = pixels[..., :3].astype(int)
     coloured = (rgb[..., 0] - rgb[..., 2]) > 25  # Inferno over grey turns red/yellow
     assert coloured.sum() > 20

@@ -1,6 +1,9 @@
 """Static checks of the Slicer module (Slicer itself is not needed to run them)."""
 
 import ast
+import json
+import subprocess
+import sys
 import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -75,3 +78,22 @@ def test_module_classes_follow_the_scripted_module_template():
                  and n.name == "TumorClassifierLogic")
     methods = {n.name for n in logic.body if isinstance(n, ast.FunctionDef)}
     assert {"classifyVolume", "classifyFiles"} <= methods
+
+
+def test_catalog_entry_follows_the_schema_and_the_cmake_description(tmp_path):
+    script = ROOT / "scripts" / "write_catalog_entry.py"
+    done = subprocess.run([sys.executable, str(script), "--repository",
+                           "https://github.com/example/TumorClassifier", "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    entry = json.loads((tmp_path / "TumorClassifier.json").read_text(encoding="utf-8"))
+    allowed = {"$schema", "build_dependencies", "build_subdirectory", "category", "enabled",
+               "scm_revision", "scm_type", "scm_url", "tier"}  # schema v1.0.1, no others
+    assert set(entry) <= allowed and {"$schema", "category", "scm_url"} <= set(entry)
+    cmake = CMAKE.read_text(encoding="utf-8")
+    assert f'set(EXTENSION_CATEGORY "{entry["category"]}")' in cmake
+    assert f'set(EXTENSION_DEPENDS "{" ".join(entry["build_dependencies"])}")' in cmake
+    assert entry["scm_url"] == "https://github.com/example/TumorClassifier.git"
+    refused = subprocess.run([sys.executable, str(script), "--repository", "TODO",
+                              "--out", str(tmp_path)], capture_output=True, text=True)
+    assert refused.returncode != 0 and "https address" in refused.stderr

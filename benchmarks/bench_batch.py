@@ -16,16 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_classify import classifier_at  # noqa: E402
-from common import emit, peak_rss_mb  # noqa: E402
+from common import add_model_arguments, emit, peak_rss_mb  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scans-dir", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--model", type=Path, default=None)
-    parser.add_argument("--input-size", type=int, default=128)
-    parser.add_argument("--device", default="cpu")
+    add_model_arguments(parser)
     parser.add_argument("--prefetch", type=int, nargs="+", default=[0, 1])
     args = parser.parse_args()
 

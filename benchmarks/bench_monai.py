@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import clock, emit, peak_gpu_mb, peak_rss_mb  # noqa: E402
+from common import add_model_arguments, clock, emit, peak_gpu_mb, peak_rss_mb  # noqa: E402
 
 STAGES = ("read", "resampling", "forward", "gradcam", "heatmap_to_input", "write")
 
@@ -25,9 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scan", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--model", type=Path, default=None)
-    parser.add_argument("--input-size", type=int, default=128)
-    parser.add_argument("--device", default="cpu")
+    add_model_arguments(parser)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args()

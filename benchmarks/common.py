@@ -60,6 +60,13 @@ def phantom_folder(folder: Path, count: int, seed: int = 7) -> list[Path]:
     return paths
 
 
+def add_model_arguments(parser) -> None:
+    """--model, --input-size and --device, as every classify-side worker takes them."""
+    parser.add_argument("--model", type=Path, default=None, help="bundle (default: bundled)")
+    parser.add_argument("--input-size", type=int, default=128, help="network grid edge")
+    parser.add_argument("--device", default="cpu")
+
+
 def clock(device: str = "cpu") -> float:
     """perf_counter after the GPU (if any) has finished its queued work."""
     if device.startswith("cuda"):

@@ -242,10 +242,10 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic.showResults(self._volumeNode, result, self.ui.opacitySlider.value)
         name = result.display_names[result.predicted_class]
         self.ui.resultLabel.text = f"{name}: {result.confidence:.0%}"
-        self.ui.resultLabel.toolTip = _(
+        self.ui.uncertaintyLabel.text = _(
             "Entropy {entropy:.2f} (0 = certain, 1 = all classes equally likely){flips}").format(
             entropy=result.entropy,
-            flips=_(", mean of 8 flipped passes") if result.augmentations > 1 else "")
+            flips=_("; mean of 8 flipped passes") if result.augmentations > 1 else "")
         self.ui.warningsLabel.text = "\n".join(result.warnings)
         self.ui.warningsLabel.visible = bool(result.warnings)
         table = self.logic.outputs[self._volumeNode.GetID()]["table"]

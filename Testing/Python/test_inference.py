@@ -170,3 +170,14 @@ def test_entropy_spans_zero_to_one(classifier, scan):
     uniform = dataclasses.replace(result, probabilities={c: 1 / 7 for c in CLASS_CODES})
     assert certain.entropy == 0 and uniform.entropy == pytest.approx(1)
     assert "entropy" in result.table() and result.to_dict()["entropy"] == result.entropy
+
+
+def test_heatmap_stays_near_the_brain(classifier, scan):
+    from TumorClassifierLib.inference import near_brain
+    result = classifier.classify(scan)
+    prepared = classifier.prepare(scan).scan
+    shown = near_brain(prepared)
+    assert shown[prepared.brain_mask].all() and shown.sum() > prepared.brain_mask.sum()
+    allowed = prepared.to_input_geometry(shown.astype(np.float32)).array > 0
+    assert result.heatmap.array[allowed].max() == 1
+    assert not result.heatmap.array[~allowed].any()

@@ -18,6 +18,8 @@ def assign_folds(cases: list[Case], folds: int, seed: int = 0) -> list[int]:
     """Fold index (0..folds-1) for each case."""
     if folds < 2:
         raise InputError(f"folds must be at least 2, not {folds}")
+    if not cases:
+        raise InputError("there are no cases to split into folds")
     given = [case.fold for case in cases]
     if all(given):
         try:

@@ -31,6 +31,8 @@ def main() -> None:
     from TumorClassifierLib.batch_runner import classify_cases
     classifier = classifier_at(args.model, args.input_size, args.device, "auto")
     cases = cases_from_paths(sorted(args.scans_dir.glob("*.nii.gz")))
+    if not cases:
+        raise SystemExit(f"{args.scans_dir}: no .nii.gz scans to classify")
     classifier.classify(cases[0].path)  # warm-up: first-call allocations, lazy imports
     results = {}
     for prefetch in args.prefetch:

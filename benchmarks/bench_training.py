@@ -34,6 +34,8 @@ def main() -> None:
     from TumorClassifierLib.preprocessing import PreprocessingConfig
     from TumorClassifierLib.training import TrainingConfig, train
     paths = sorted(args.scans_dir.glob("*.nii.gz"))
+    if not paths:
+        raise SystemExit(f"{args.scans_dir}: no .nii.gz scans to train on")
     cases = [Case(p.name, p, label=_label_of(p), patient_id=p.name) for p in paths]
     shutil.rmtree(args.out, ignore_errors=True)
     config = TrainingConfig(max_epochs=args.epochs, folds=4, loader_workers=args.loader_workers)

@@ -46,3 +46,8 @@ def test_a_manifests_own_folds_are_kept_and_checked():
         assign_folds(split, 2)
     with pytest.raises(InputError, match="0..1"):
         assign_folds([Case("a", Path("a"), "HGG", "p1", fold="5")], 2)
+
+
+def test_no_cases_is_a_clear_error():
+    with pytest.raises(InputError, match="no cases"):
+        assign_folds([], 8)

@@ -23,8 +23,8 @@ from .volume import Volume
 SKULL_STRIPPED_CHOICES = ("auto", "yes", "no")
 # Bumped whenever the code changes what preprocessing produces for the same scan and settings,
 # so that training caches made by an older version are not reused. 2: registration on an
-# LPS-ordered copy.
-PREPROCESSING_REVISION = 2
+# LPS-ordered copy. 3: that copy scaled to 0..1.
+PREPROCESSING_REVISION = 3
 
 
 @dataclass(frozen=True)

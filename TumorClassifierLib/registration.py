@@ -106,7 +106,9 @@ def _registration_copy(scan: sitk.Image, spacing_mm: float) -> sitk.Image:
     small = sitk.BinShrink(sitk.Cast(scan, sitk.sitkFloat32), factors)
     array = sitk.GetArrayFromImage(small)
     low, high = np.percentile(array, [0.0, 99.5])
-    array = np.clip(array, low, high) - low
+    # Scaled to 0..1: the same anatomy stored with other intensity units then registers the
+    # same way (x1000 had sent the optimiser elsewhere on a phantom, 0.07 in probabilities).
+    array = (np.clip(array, low, high) - low) / max(float(high - low), 1e-12)
     result = sitk.GetImageFromArray(array.astype(np.float32))
     result.CopyInformation(small)
     return result

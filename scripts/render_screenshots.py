@@ -34,17 +34,25 @@ def main() -> None:
     scan = volumes.AddArchetypeVolume(str(case.path), case.name)
     scan.GetDisplayNode().SetAndObserveColorNodeID("vtkMRMLColorTableNodeGrey")
     heatmap = show_result(scene, scan, result)["heatmap"]
-    from TumorClassifierLib.overlay import heatmap_peak_world
-    peak_lps = heatmap_peak_world(result.heatmap)
+    import numpy as np
+
+    from TumorClassifierLib.volume import read_volume
+    # Slices through the tumour (the sample's lesion mask), so the picture shows the heatmap
+    # where a reader looks first.
+    lesion = read_volume(case.lesion_mask)
+    k, j, i = (float(np.mean(axis)) for axis in np.nonzero(lesion.array))
+    centre_lps = (lesion.index_to_world() @ [i, j, k, 1])[:3]
     figure, axes = pyplot.subplots(1, 3, figsize=(15, 5.4), facecolor="black")
     for axis, orientation in zip(axes, ("Axial", "Coronal", "Sagittal")):
-        pixels, _ = render_slice(scene, scan, heatmap, peak_lps * [-1, -1, 1], orientation, 320)
+        pixels, _ = render_slice(scene, scan, heatmap, centre_lps * [-1, -1, 1], orientation,
+                                 320)
         axis.imshow(pixels[::-1, :, :3])
         axis.set_title(orientation, color="white")
         axis.axis("off")
     name = result.display_names[result.predicted_class]
     figure.suptitle(f"{case.name} (true: {case.label})\npredicted {name} "
-                    f"{result.confidence:.0%}; Grad-CAM over the scan", color="white")
+                    f"{result.confidence:.0%}; Grad-CAM over the scan, slices through the tumour",
+                    color="white")
     args.out.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.out / "screenshot_overlay.png", dpi=80, facecolor="black",
                    bbox_inches="tight")

@@ -127,12 +127,12 @@ def classify_table(record: dict, repeats: int) -> str:
     lines.append(f"| peak resident memory, MB | {ours['peak_rss_mb']:.0f} | "
                  f"{theirs['peak_rss_mb']:.0f} | |" if theirs else
                  f"| peak resident memory, MB | {ours['peak_rss_mb']:.0f} | | |")
+    other_gpu = f"{theirs['peak_gpu_mb']:.0f}" if theirs and theirs.get("peak_gpu_mb") else ""
     if ours.get("peak_gpu_mb"):
-        lines.append(f"| peak GPU memory, MB | {ours['peak_gpu_mb']:.0f} | "
-                     f"{theirs['peak_gpu_mb']:.0f} | |" if theirs else "")
-    lines.append(f"| model load (once), s | {ours['model_load']:.2f} | "
-                 f"{theirs['model_load']:.2f} | |" if theirs else "")
-    return "\n".join(line for line in lines if line) + "\n"
+        lines.append(f"| peak GPU memory, MB | {ours['peak_gpu_mb']:.0f} | {other_gpu} | |")
+    other_load = f"{theirs['model_load']:.2f}" if theirs else ""
+    lines.append(f"| model load (once), s | {ours['model_load']:.2f} | {other_load} | |")
+    return "\n".join(lines) + "\n"
 
 
 def batch_table(record: dict) -> str:

@@ -32,8 +32,8 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
                    prefetch: int = 1, tta: bool = False) -> BatchSummary:
     """Classify `cases` into `out`; the results table is `results_csv` (default
     out/results.csv). `debug` re-raises the first error instead of recording it. `prefetch`:
-    how many of the next scans are read and registered in a background thread while the network
-    works on the current one (0: one after the other). `tta`: test-time flips (8 passes)."""
+    how many of the next scans are read and registered at once, each in its own background
+    thread, while the network works on the current one (0: one after the other). `tta`: test-time flips (8 passes)."""
     from tqdm import tqdm
 
     from .outputs import result_row, results_columns, write_case_outputs
@@ -78,8 +78,10 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
 
 class _Prefetcher:
     """Yields (case, prepare) in order, where prepare() returns (PreparedInput, seconds) or
-    raises that case's error. With prefetch > 0 one background thread prepares up to `prefetch`
-    scans ahead (SimpleITK and numpy release the GIL, so registration overlaps the network)."""
+    raises that case's error. With prefetch > 0, `prefetch` background threads prepare the scans
+    ahead (SimpleITK and numpy release the GIL, so registrations overlap each other and the
+    network; each registration is single-threaded for reproducibility, so threads are how a
+    many-core machine keeps a GPU fed)."""
 
     def __init__(self, classifier, cases: list[Case], force: bool, prefetch: int) -> None:
         self.classifier, self.cases, self.force = classifier, cases, force
@@ -95,7 +97,7 @@ class _Prefetcher:
     def __enter__(self):
         if self.prefetch == 0:
             return ((case, functools.partial(self._prepare, case)) for case in self.cases)
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare")
+        self.pool = ThreadPoolExecutor(max_workers=self.prefetch, thread_name_prefix="prepare")
         return self._ahead()
 
     def _ahead(self):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -70,7 +71,10 @@ def write_cohort(out: str | os.PathLike, per_class: int, seed: int,
             for label in classes]
     rows = []
     if workers > 1:
-        with ProcessPoolExecutor(workers, initializer=_single_threaded) as pool:
+        # Spawned, not forked: a fork of a process that has already run ITK filters (a
+        # Slicer session, a benchmark) can hang in the child on ITK's inherited thread pool.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_single_threaded) as pool:
             for row in pool.map(_write_case, jobs):
                 rows.append(row)
                 progress and progress(row)

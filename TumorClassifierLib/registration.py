@@ -8,6 +8,7 @@ one affine transform that maps atlas (world) points to scan (world) points.
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,16 +61,30 @@ def register_to_atlas(scan: sitk.Image, atlas: Atlas, skull_stripped: bool,
         return _register(scan, atlas, skull_stripped, config)
 
 
+_itk_threads_lock = threading.Lock()
+_itk_single_thread_users = 0
+_itk_threads_before = 0
+
+
 @contextlib.contextmanager
 def _single_itk_thread():
     """ITK's threaded metric sums in a varying order, so two runs on two threads differed in
-    the 5th decimal; one thread makes them identical (measured: 1.2 s instead of 0.7 s)."""
-    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    the 5th decimal; one thread makes them identical (measured: 1.2 s instead of 0.7 s).
+    Counted, so that registrations running at once in several Python threads (the batch's
+    preparation threads) keep ITK single-threaded until the last one ends."""
+    global _itk_single_thread_users, _itk_threads_before
+    with _itk_threads_lock:
+        if _itk_single_thread_users == 0:
+            _itk_threads_before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+        _itk_single_thread_users += 1
     try:
         yield
     finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+        with _itk_threads_lock:
+            _itk_single_thread_users -= 1
+            if _itk_single_thread_users == 0:
+                sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(_itk_threads_before)
 
 
 def _register(scan, atlas, skull_stripped, config) -> RegistrationResult:

@@ -57,7 +57,8 @@ class TrainingConfig:
     seed: int = 0
     loader_workers: int = 1
     precision: str = "auto"
-    max_hours: float = 0.0  # stop after this much wall time (0: no limit), keeping the best
+    max_hours: float = 0.0  # stop after this much wall time, preprocessing included (0: no
+    # limit), keeping the best checkpoint
 
 
 @dataclass
@@ -81,6 +82,7 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
     Returns the bundle's path; under torchrun only rank 0 writes it and gets it back.
     `init_from`: a bundle whose weights start the training (same network, any input size:
     the network is fully convolutional), e.g. one trained at a lower resolution first."""
+    started = time.monotonic()  # --max-hours counts the preprocessing too
     out = Path(out)
     rank, world = _distributed_setup()
     codes = tuple(CLASS_CODES)
@@ -100,6 +102,8 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
     if world > 1 and target.type == "cuda":
         target = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     dtype = resolve_precision(config.precision, target)
+    if target.type == "cuda":  # fixed input shape: let cuDNN pick its fastest 3D convolutions
+        torch.backends.cudnn.benchmark = True
     cache = Path(cache_dir) if cache_dir else out / "training" / "cache"
     train_set = make_dataset(training, codes, preprocessing, cache, augment=True,
                              flip_probability=config.flip_probability)
@@ -124,7 +128,6 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
         state = _load_checkpoint(log_dir, network, optimizer, scheduler)
     elif rank == 0:
         log_dir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
     while state.epoch < config.max_epochs:
         if sampler is not None:
             sampler.set_epoch(state.epoch)

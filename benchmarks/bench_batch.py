@@ -24,7 +24,9 @@ def main() -> None:
     parser.add_argument("--scans-dir", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     add_model_arguments(parser)
-    parser.add_argument("--prefetch", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--prefetch", type=int, nargs="+", default=_default_prefetch(),
+                        help="preparation threads to compare (default: 0, 1, and on a machine "
+                        "with more than 4 cores also half its cores, at most 8)")
     args = parser.parse_args()
 
     from TumorClassifierLib.batch import cases_from_paths
@@ -47,6 +49,12 @@ def main() -> None:
         results[str(prefetch)] = {"scans": len(cases), "seconds": seconds,
                                   "scans_per_minute": 60 * len(cases) / seconds}
     emit({"runs": results, "peak_rss_mb": peak_rss_mb(), "device": str(classifier.device)})
+
+
+def _default_prefetch() -> list[int]:
+    import os
+    cores = os.cpu_count() or 1
+    return [0, 1] + ([min(8, cores // 2)] if cores > 4 else [])
 
 
 if __name__ == "__main__":

@@ -45,19 +45,34 @@ def brats_sized_scan(path: Path, label: str = "HGG", seed: int = 2026) -> Path:
 
 
 def phantom_folder(folder: Path, count: int, seed: int = 7) -> list[Path]:
-    """`count` phantoms of all classes in turn, each in its own drawn acquisition geometry."""
+    """`count` phantoms of all classes in turn, each in its own drawn acquisition geometry;
+    made in parallel processes (a phantom takes seconds)."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
     from TumorClassifierLib.classes import CLASS_CODES
-    from TumorClassifierLib.phantoms import case_seed, generate_phantom
-    from TumorClassifierLib.volume import write_volume
+    from TumorClassifierLib.phantoms import _single_threaded
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    jobs = []
     for number in range(count):
         label = CLASS_CODES[number % len(CLASS_CODES)]
-        path = folder / f"bench_{number:03d}_{label.lower()}.nii.gz"
-        if not path.is_file():
-            write_volume(generate_phantom(label, case_seed(seed, label, number)).scan, path)
-        paths.append(path)
-    return paths
+        jobs.append((folder / f"bench_{number:03d}_{label.lower()}.nii.gz", label, seed, number))
+    missing = [job for job in jobs if not job[0].is_file()]
+    if missing:
+        # spawned: this process has run ITK already, and a forked child can hang on its threads
+        with ProcessPoolExecutor(max(1, min(len(missing), os.cpu_count() or 1)),
+                                 mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_single_threaded) as pool:
+            list(pool.map(_write_phantom, missing))
+    return [job[0] for job in jobs]
+
+
+def _write_phantom(job: tuple) -> None:
+    from TumorClassifierLib.phantoms import case_seed, generate_phantom
+    from TumorClassifierLib.volume import write_volume
+    path, label, seed, number = job
+    write_volume(generate_phantom(label, case_seed(seed, label, number)).scan, path)
 
 
 def add_model_arguments(parser) -> None:

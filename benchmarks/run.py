@@ -43,6 +43,10 @@ def main() -> None:
     parser.add_argument("--batch-scans", type=int, default=20)
     parser.add_argument("--training-epochs", type=int, default=2)
     parser.add_argument("--skip", nargs="*", default=[], choices=["monai", "batch", "training"])
+    parser.add_argument("--training-history", type=Path,
+                        help="take the training figures from this training run's "
+                        "training/history.csv (e.g. a real cohort's run) instead of training "
+                        "on the batch scans")
     parser.add_argument("--compile", action="store_true",
                         help="also measure torch.compile (about a minute, mostly compiling)")
     parser.add_argument("--quick", action="store_true",
@@ -79,7 +83,10 @@ def main() -> None:
         record["batch"] = run_worker("bench_batch.py", "--scans-dir", scans_dir, "--out",
                                      args.work / "out_batch", *common)
         print(batch_table(record), flush=True)
-    if "training" not in args.skip:
+    if args.training_history:
+        record["training"] = training_from_history(args.training_history)
+        print(training_table(record), flush=True)
+    elif "training" not in args.skip:
         record["training"] = run_worker(
             "bench_training.py", "--scans-dir", scans_dir, "--out", args.work / "out_training",
             "--cache", args.work / f"cache_{args.input_size}", "--epochs",
@@ -96,6 +103,24 @@ def main() -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print(f"\nrecord: {path}")
+
+
+def training_from_history(history: Path) -> dict:
+    """The pace a finished training run logged: medians over its epochs after the first (which
+    also fills the cache and starts the loader workers)."""
+    import csv
+    with open(history, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[1:]
+    if not rows:
+        raise SystemExit(f"{history}: needs at least two epochs")
+    bundle = json.loads((history.parent.parent / "metadata.json").read_text(encoding="utf-8"))
+    training = bundle["training"]
+    return {"volumes_per_second": statistics.median(float(r["volumes_per_second"]) for r in rows),
+            "data_wait_share": statistics.median(float(r["data_wait_share"]) for r in rows),
+            "epochs_measured": len(rows),
+            "training_volumes": sum(training["training_cases"].values()),
+            "loader_workers": training["protocol"]["loader_workers"],
+            "source": str(history)}
 
 
 def per_stage(result: dict) -> dict[str, list[float]]:
@@ -142,7 +167,8 @@ def batch_table(record: dict) -> str:
              "|---|---|---|"]
     names = {"0": "one after the other", "1": "next scan prepared during the network"}
     for prefetch, run in runs.items():
-        lines.append(f"| {names.get(prefetch, f'prefetch {prefetch}')} | {run['seconds']:.1f} "
+        name = names.get(prefetch, f"{prefetch} scans prepared at once during the network")
+        lines.append(f"| {name} | {run['seconds']:.1f} "
                      f"| {run['scans_per_minute']:.1f} |")
     return "\n".join(lines) + "\n"
 

@@ -79,3 +79,20 @@ def _with_spacing(image: sitk.Image, spacing) -> sitk.Image:
     reference.SetDirection(image.GetDirection())
     reference.SetOrigin(image.GetOrigin())
     return reference
+
+
+def test_registrations_in_parallel_threads_match_one_alone(atlas, head):
+    """The batch prepares scans in several threads at once: each registration must still run
+    single-threaded inside ITK (reproducible), and ITK's thread setting must come back after."""
+    from concurrent.futures import ThreadPoolExecutor
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    moves = [known_motion(), sitk.Euler3DTransform(CENTRE, -0.1, 0.05, 0.0, (-6.0, 4.0, 3.0))]
+    scans = [moved_copy(head, move) for move in moves]
+    alone = [register_to_atlas(scan, atlas, skull_stripped=False).transform.GetParameters()
+             for scan in scans]
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(
+            lambda scan: register_to_atlas(scan, atlas, skull_stripped=False)
+            .transform.GetParameters(), scans + scans[:1]))
+    assert together == alone + alone[:1]
+    assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == before

@@ -39,6 +39,20 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 @dataclass(frozen=True)
 class InferenceConfig:
     low_confidence_threshold: float = 0.5  # below this top probability, warn the user
+    # The heatmap: HiResCAM at level 2 (a 32^3 grid at 128^3 input, 7.5 mm cells). Measured on
+    # 210 held-out phantoms with the 128^3 default: its peak fell in the lesion far more often
+    # than Grad-CAM's at the deepest level (8^3, 30 mm cells); docs/evaluation_default.
+    heatmap_method: str = "hirescam"  # or "gradcam" (gradcam.METHODS)
+    heatmap_level: int = 2  # encoder level whose output is explained (0: full resolution)
+
+    def __post_init__(self) -> None:
+        from .gradcam import METHODS
+        if self.heatmap_method not in METHODS:
+            raise ValueError(f"heatmap_method must be one of {', '.join(METHODS)}, not "
+                             f"{self.heatmap_method!r}")
+        if not isinstance(self.heatmap_level, int) or self.heatmap_level < 0:
+            raise ValueError(f"heatmap_level must be a whole number >= 0, not "
+                             f"{self.heatmap_level!r}")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """`tumorclassifier evaluate --model B --manifest test.csv --out REPORT_DIR`
 
 Classifies every case of a labelled manifest (resumable: finished cases are read back from the
-per-case CSV), measures where the Grad-CAM heatmap falls when a lesion mask is given, and
+per-case CSV), measures where the heatmap (Grad-CAM family) falls when a lesion mask is given, and
 writes metrics.json, cases.csv, PNG figures and a self-contained report.html.
 """
 
@@ -63,8 +63,11 @@ def evaluate(classifier: Classifier, cases: list[Case], out: str | Path,
     metrics["failed_cases"] = [{"case": r["case"], "error": r["error"]} for r in rows
                                if r["status"] != "ok"]
     metrics["grad_cam"] = attention_metrics(ok, codes)
+    settings = classifier.metadata.inference
     metrics["model"] = {"name": classifier.metadata.name,
-                        "weights_sha256": classifier.metadata.weights_sha256}
+                        "weights_sha256": classifier.metadata.weights_sha256,
+                        "heatmap": f"{settings.heatmap_method} at encoder level "
+                                   f"{settings.heatmap_level}"}
     with atomic_output(out / "metrics.json", ".json") as temporary:
         temporary.write_text(json.dumps(_rounded(metrics), indent=2), encoding="utf-8")
     from .evaluation_report import write_report

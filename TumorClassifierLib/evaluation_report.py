@@ -140,7 +140,8 @@ def _attention(pyplot, metrics, codes):
     axis.bar(x + 0.2, [stats[c]["peak_in_lesion_rate"] for c in present], 0.4,
              label="heatmap peak inside lesion (rate)")
     axis.set_xticks(x, present)
-    axis.set(ylim=(0, 1), title="Where Grad-CAM looked")
+    method = metrics.get("model", {}).get("heatmap", "Grad-CAM")
+    axis.set(ylim=(0, 1), title=f"Where the heatmap looked ({method})")
     axis.legend(fontsize=8)
     return figure
 
@@ -162,7 +163,8 @@ def _html(metrics: dict, names: dict, figures: dict) -> str:
     failed = "".join(f"<li>{html.escape(f['case'])}: {html.escape(f['error'])}</li>"
                      for f in metrics.get("failed_cases", []))
     attention = metrics.get("grad_cam", {}).get("all_tumours")
-    attention_line = (f"<p>Grad-CAM over {attention['cases']} tumour cases with a lesion mask: "
+    method = html.escape(metrics.get("model", {}).get("heatmap", "Grad-CAM"))
+    attention_line = (f"<p>Heatmap ({method}) over {attention['cases']} tumour cases with a lesion mask: "
                       f"peak inside the lesion in {attention['peak_in_lesion_rate']:.1%}, "
                       f"within 15 mm of it in {attention['peak_within_15mm_rate']:.1%} "
                       f"(median distance {attention['median_peak_distance_mm']:.1f} mm); "

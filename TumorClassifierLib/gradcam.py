@@ -1,9 +1,16 @@
-"""Grad-CAM (Selvaraju et al. 2017) as used by Chakrabarty et al., Radiology: AI 2021, at the
-deepest level's output (see TumorClassifierNet.gradcam_layer for why not the paper's layer).
+"""Class activation maps of the Grad-CAM family, at a chosen layer of the network.
 
-weights = spatial mean of d(score)/d(A); map = ReLU(sum_c weights_c * A_c); upsampled to the
-input size and min-max normalised so that the hottest voxel is 1. `score` is the class score
-before softmax and A the output of the chosen layer.
+- "gradcam" (Selvaraju et al. 2017; what Chakrabarty et al., Radiology: AI 2021 show):
+  weights = spatial mean of d(score)/d(A); map = ReLU(sum_c weights_c * A_c).
+- "hirescam" (Draelos & Carin 2020): map = ReLU(sum_c d(score)/d(A_c) * A_c), element-wise,
+  without Grad-CAM's spatial averaging of the gradient. At the deepest level of this network
+  (global average pooling, then one dense layer) the gradient is constant over space, so the two
+  are the same map; at shallower levels only HiResCAM is well defined here: every shallower
+  layer feeds a convolution and an instance norm, which makes the spatial mean of the gradient
+  (Grad-CAM's weight) vanish (see TumorClassifierNet.gradcam_layer).
+
+The map is upsampled to the input size and min-max normalised so that the hottest voxel is 1.
+`score` is the class score before softmax and A the output of the chosen layer.
 
 Everything before the layer runs without autograd: the forward hook re-enables it at the layer
 and hands on a detached copy of A, so the backward pass only goes through the few layers after
@@ -19,6 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+METHODS = ("gradcam", "hirescam")
+
+
 class GradCAM:
     """Context manager that owns its forward hook on `layer` and removes it on exit.
 
@@ -32,12 +42,18 @@ class GradCAM:
     backward pass and map ("gradcam").
     """
 
-    def __init__(self, network: nn.Module, layer: nn.Module) -> None:
+    def __init__(self, network: nn.Module, layer: nn.Module, method: str = "gradcam") -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         self.network = network
         self.layer = layer
+        self.method = method
         self._handle = None
         self._activation: torch.Tensor | None = None
+        self._autocast_paused: str | None = None
+        self._explaining = False
         self.timings: dict[str, float] = {}
+        self.activation_shape: tuple[int, ...] = ()  # (D, H, W) of the explained layer
 
     def __enter__(self) -> "GradCAM":
         self._handle = self.layer.register_forward_hook(self._capture)
@@ -49,13 +65,20 @@ class GradCAM:
             self._handle = None
         self._activation = None
 
-    def _capture(self, module, inputs, output: torch.Tensor) -> torch.Tensor:
+    def _capture(self, module, inputs, output: torch.Tensor) -> torch.Tensor | None:
+        if not self._explaining:  # other passes inside the block (test-time flips) run as usual
+            return None
         torch.set_grad_enabled(True)  # undone when the caller's no_grad block exits
-        if output.dtype in (torch.bfloat16, torch.float16):
-            # The map sum_c w_c A_c partly cancels; bf16's 8-bit mantissa in A would show
-            # through, so this one (small, deepest) layer is recomputed in float32.
-            with torch.autocast(output.device.type, enabled=False):
+        device_type = output.device.type
+        if torch.is_autocast_enabled(device_type):
+            # The map sums gradient x activation over channels, which partly cancels; bf16's
+            # 8-bit mantissa would show through. So this layer is recomputed in float32 and
+            # the rest of the network (the small, coarse levels behind it) runs in float32 too;
+            # __call__ turns autocast back on.
+            with torch.autocast(device_type, enabled=False):
                 output = module(*(x.float() for x in inputs))
+            torch.set_autocast_enabled(device_type, False)
+            self._autocast_paused = device_type
         self._activation = output.detach().requires_grad_(True)
         return self._activation
 
@@ -66,12 +89,20 @@ class GradCAM:
             raise RuntimeError("use GradCAM inside a 'with' block")
         self._activation = None
         start = _synchronized_clock(x.device)
-        with torch.no_grad():
-            logits = self.network(x)
+        self._autocast_paused = None
+        self._explaining = True
+        try:
+            with torch.no_grad():
+                logits = self.network(x)
+        finally:
+            self._explaining = False
+            if self._autocast_paused:
+                torch.set_autocast_enabled(self._autocast_paused, True)
         after_forward = _synchronized_clock(x.device)
         activation = self._activation
         if activation is None:
             raise RuntimeError("the Grad-CAM layer was not reached by the forward pass")
+        self.activation_shape = tuple(activation.shape[2:])
         if callable(class_index):  # chosen from the logits, e.g. after test-time augmentation
             class_index = class_index(logits)
         if class_index is None:
@@ -79,10 +110,13 @@ class GradCAM:
         else:
             target = torch.as_tensor(class_index, device=logits.device).reshape(-1)
             target = target.expand(logits.shape[0])
-        score = logits.gather(1, target[:, None]).sum()
-        (gradients,) = torch.autograd.grad(score, activation)
-        weights = gradients.float().mean(dim=(2, 3, 4), keepdim=True)  # (B, C, 1, 1, 1)
-        cam = F.relu((weights * activation.detach().float()).sum(dim=1, keepdim=True))
+        with torch.enable_grad():  # also when the caller is in a no_grad block
+            score = logits.gather(1, target[:, None]).sum()
+            (gradients,) = torch.autograd.grad(score, activation)
+        gradients = gradients.float()
+        if self.method == "gradcam":
+            gradients = gradients.mean(dim=(2, 3, 4), keepdim=True)  # (B, C, 1, 1, 1)
+        cam = F.relu((gradients * activation.detach().float()).sum(dim=1, keepdim=True))
         cam = F.interpolate(cam, size=x.shape[2:], mode="trilinear", align_corners=False)
         self._activation = None
         maps = normalise_per_sample(cam[:, 0])

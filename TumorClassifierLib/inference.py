@@ -41,6 +41,7 @@ class ClassificationResult:
     precision: str
     warnings: tuple[str, ...] = field(default_factory=tuple)
     augmentations: int = 1  # network passes averaged: 1, or 8 with test-time flips
+    heatmap_method: str = ""  # e.g. "hirescam at encoder level 2 (32x32x32 grid)"
 
     @property
     def confidence(self) -> float:
@@ -66,6 +67,7 @@ class ClassificationResult:
             "probabilities": self.probabilities,
             "display_names": self.display_names,
             "cam_class": self.cam_class,
+            "heatmap_method": self.heatmap_method,
             "registration": self.registration,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "device": self.device,
@@ -174,14 +176,14 @@ class Classifier:
 
         stage("classifying and computing Grad-CAM", 0.6)
         try:
-            probabilities, cam, dtype, network_timings = self._forward(prepared.tensor, cam_index,
-                                                                       target, tta)
+            probabilities, cam, dtype, network_timings, method = self._forward(
+                prepared.tensor, cam_index, target, tta)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             warnings.append(f"Out of GPU memory on {target}; ran on the CPU instead")
             target = torch.device("cpu")
-            probabilities, cam, dtype, network_timings = self._forward(prepared.tensor, cam_index,
-                                                                       target, tta)
+            probabilities, cam, dtype, network_timings, method = self._forward(
+                prepared.tensor, cam_index, target, tta)
         timings.update(network_timings)
 
         stage("mapping the heatmap back", 0.9)
@@ -203,7 +205,8 @@ class Classifier:
             cam_class=codes[cam_index] if cam_index is not None else predicted,
             heatmap=heatmap, registration=prepared.registration.summary(), timings=timings,
             device=str(target), precision=str(dtype).replace("torch.", ""),
-            warnings=tuple(warnings), augmentations=len(FLIPS) if tta else 1)
+            warnings=tuple(warnings), augmentations=len(FLIPS) if tta else 1,
+            heatmap_method=method)
 
     def _network_on(self, device: torch.device) -> torch.nn.Module:
         key = str(device)
@@ -220,11 +223,13 @@ class Classifier:
         network = self._network_on(device)
         dtype = resolve_precision(self.precision, device)
         batch = torch.from_numpy(tensor).unsqueeze(0).to(device)
+        settings = self.metadata.inference
+        layer = network.level(settings.heatmap_level)
         flipped = []  # probabilities of the flipped passes
         timings = {}
         with python_warnings.catch_warnings():
             python_warnings.simplefilter("ignore", UserWarning)  # autocast chatter
-            with autocast(device, dtype), GradCAM(network, network.gradcam_layer) as explainer:
+            with autocast(device, dtype), GradCAM(network, layer, settings.heatmap_method) as explainer:
                 if tta:
                     start = time.perf_counter()
                     with torch.no_grad():
@@ -238,7 +243,10 @@ class Classifier:
                     return cam_index if cam_index is not None else int(average["p"].argmax())
                 _, cam = explainer(batch, class_index=choose)
                 timings.update(explainer.timings)
-        return average["p"].numpy(), cam[0].cpu().numpy(), dtype, timings
+        grid = "x".join(str(n) for n in explainer.activation_shape[::-1])
+        method = (f"{settings.heatmap_method} at encoder level "
+                  f"{list(network.levels).index(layer)} ({grid} grid)")
+        return average["p"].numpy(), cam[0].cpu().numpy(), dtype, timings, method
 
 
 HEATMAP_LEVELS = 1024

@@ -104,6 +104,10 @@ class TumorClassifierNet(nn.Module):
         and float64 maps of one scan correlated 0.07-0.44)."""
         return self.levels[-1]
 
+    def level(self, index: int) -> nn.Module:
+        """Encoder level `index` (0: full resolution), the deepest one if `index` is larger."""
+        return self.levels[min(max(int(index), 0), len(self.levels) - 1)]
+
     def reset_parameters(self) -> None:
         """Glorot-uniform kernels and zero biases, as Keras initialised the authors' model."""
         for module in self.modules():

@@ -23,7 +23,7 @@ def write_case_outputs(result: ClassificationResult, case: Case, out: Path,
     if overlay:
         files["overlay"] = out / f"{case.name}_overlay.png"
         title = (f"{case.name}: {result.display_names[result.predicted_class]} "
-                 f"{result.confidence:.0%} - Grad-CAM for {result.cam_class}")
+                 f"{result.confidence:.0%} - heatmap for {result.cam_class}")
         write_overlay_png(scan if scan is not None else read_volume(case.path), result.heatmap,
                           files["overlay"], title)
     record = result.to_dict() | {"case": case.name, "path": str(case.path),

@@ -33,7 +33,9 @@ def main() -> None:
         for code, row in zip(metrics["classes"], metrics["confusion_matrix"]))
     attention = metrics.get("grad_cam", {}).get("all_tumours")
     attention_text = (
-        f"Over {attention['cases']} tumour cases with a lesion mask, the Grad-CAM peak fell "
+        f"Over {attention['cases']} tumour cases with a lesion mask, the heatmap's peak "
+        f"({metadata.inference.heatmap_method} at encoder level "
+        f"{metadata.inference.heatmap_level}) fell "
         f"inside the lesion in {attention['peak_in_lesion_rate']:.1%} and within 15 mm of it in "
         f"{attention['peak_within_15mm_rate']:.1%} (median distance "
         f"{attention['median_peak_distance_mm']:.1f} mm); on average "

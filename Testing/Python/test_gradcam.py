@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -51,28 +53,50 @@ def test_peak_falls_inside_a_planted_bright_lesion():
     assert maps.max().item() == 1.0 and maps.min().item() == 0.0
 
 
-def reference_gradcam(network, layer, x, class_index):
+def reference_gradcam(network, layer, x, class_index, method="gradcam"):
     """The textbook way: full forward with autograd everywhere, then backward."""
     store = {}
     handle = layer.register_forward_hook(lambda m, i, o: store.update(a=o))
     logits = network(x)
     handle.remove()
     gradients = torch.autograd.grad(logits[0, class_index], store["a"])[0]
-    weights = gradients.mean(dim=(2, 3, 4), keepdim=True)
+    weights = gradients.mean(dim=(2, 3, 4), keepdim=True) if method == "gradcam" else gradients
     cam = F.relu((weights * store["a"]).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[2:], mode="trilinear", align_corners=False)
     return normalise_per_sample(cam[:, 0]).detach()
 
 
-def test_cheap_backward_equals_the_full_backward_on_the_paper_network():
+@pytest.mark.parametrize("method,level", [("gradcam", 9), ("hirescam", 9), ("hirescam", 1)])
+def test_cheap_backward_equals_the_full_backward_on_the_paper_network(method, level):
     torch.manual_seed(0)
     network = TumorClassifierNet(TINY_NETWORK).eval()
     x = torch.randn(1, 1, 32, 32, 32)
+    layer = network.level(level)
     for class_index in (0, 4):
-        with GradCAM(network, network.gradcam_layer) as cam:
+        with GradCAM(network, layer, method) as cam:
             _, maps = cam(x, class_index=class_index)
-        expected = reference_gradcam(network, network.gradcam_layer, x, class_index)
+        expected = reference_gradcam(network, layer, x, class_index, method)
         torch.testing.assert_close(maps, expected, atol=1e-5, rtol=1e-4)
+        assert cam.activation_shape == tuple(n // 2 ** list(network.levels).index(layer)
+                                             for n in x.shape[2:])
+
+
+def test_hirescam_is_gradcam_at_the_deepest_level():
+    """There the gradient is the dense layer's weights over the voxel count, the same at every
+    voxel: spatial averaging changes nothing (Draelos & Carin 2020)."""
+    torch.manual_seed(1)
+    network = TumorClassifierNet(TINY_NETWORK).eval()
+    x = torch.randn(1, 1, 32, 32, 32)
+    maps = {}
+    for method in ("gradcam", "hirescam"):
+        with GradCAM(network, network.gradcam_layer, method) as cam:
+            maps[method] = cam(x, class_index=3)[1]
+    torch.testing.assert_close(maps["gradcam"], maps["hirescam"], atol=1e-5, rtol=1e-4)
+
+
+def test_an_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="hirescam"):
+        GradCAM(HandWired(), HandWired().features, "saliency")
 
 
 def test_leaves_the_model_as_it_was():
@@ -121,23 +145,72 @@ def test_normalise_handles_flat_maps():
     assert normalised[1].min() == 0 and normalised[1].max() == 1
 
 
-def _paper_network_map(dtype, autocast_dtype=None, seed=0):
+def _paper_network_map(dtype, autocast_dtype=None, seed=0, method="gradcam", level=9):
     torch.manual_seed(seed)
     network = TumorClassifierNet(TINY_NETWORK).eval().to(dtype)
     x = torch.randn(1, 1, 32, 32, 32, generator=torch.Generator().manual_seed(seed)).to(dtype)
     context = (torch.autocast("cpu", dtype=autocast_dtype) if autocast_dtype
                else torch.autocast("cpu", enabled=False))
-    with context, GradCAM(network, network.gradcam_layer) as cam:
+    with context, GradCAM(network, network.level(level), method) as cam:
         _, maps = cam(x, class_index=2)
     return maps[0].double().numpy()
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_the_map_is_well_conditioned_in_float32_and_bfloat16(seed):
-    """Regression: at the paper's layer (before an instance norm) the channel weights are zero
-    in exact arithmetic and the map was rounding noise; float32 and float64 disagreed."""
-    exact = _paper_network_map(torch.float64, seed=seed)
+@pytest.mark.parametrize("method,level", [("gradcam", 9)])
+def test_the_map_is_well_conditioned_in_float32_and_bfloat16(seed, method, level):
+    """Regression: at the paper's layer (before an instance norm) Grad-CAM's channel weights
+    are zero in exact arithmetic and the map was rounding noise; float32 and float64
+    disagreed. Grad-CAM at the deepest level and HiResCAM at a shallower one are stable."""
+    exact = _paper_network_map(torch.float64, seed=seed, method=method, level=level)
     assert exact.max() == pytest.approx(1)
-    np.testing.assert_allclose(_paper_network_map(torch.float32, seed=seed), exact, atol=1e-4)
-    np.testing.assert_allclose(_paper_network_map(torch.float32, torch.bfloat16, seed=seed),
-                               exact, atol=0.05)
+    np.testing.assert_allclose(_paper_network_map(torch.float32, seed=seed, method=method,
+                                                  level=level), exact, atol=1e-4)
+    np.testing.assert_allclose(_paper_network_map(torch.float32, torch.bfloat16, seed=seed,
+                                                  method=method, level=level), exact, atol=0.05)
+
+
+def test_the_default_models_heatmap_is_well_conditioned():
+    """The shipped map (the bundle's method and level) on a bundled sample: float32 within 1e-4
+    of float64, bf16 autocast within 0.05 and with its peak in the same place. (On a random
+    tiny network HiResCAM at a shallow level is less stable in bf16 than a trained one.)"""
+    from TumorClassifierLib.batch import read_manifest
+    from TumorClassifierLib.inference import Classifier
+    from TumorClassifierLib.resources import sample_data_dir
+    classifier = Classifier.from_bundle(None, device="cpu")
+    settings = classifier.metadata.inference
+    case = next(c for c in read_manifest(sample_data_dir() / "manifest.csv") if c.label == "METS")
+    tensor = torch.from_numpy(classifier.prepare(case.path).scan.tensor)[None]
+    network = classifier.bundle.network
+
+    def heatmap(dtype, autocast_dtype=None):
+        model = copy.deepcopy(network).to(dtype)
+        context = (torch.autocast("cpu", dtype=autocast_dtype) if autocast_dtype
+                   else torch.autocast("cpu", enabled=False))
+        with context, GradCAM(model, model.level(settings.heatmap_level),
+                              settings.heatmap_method) as cam:
+            return cam(tensor.to(dtype), class_index=2)[1][0].double().numpy()
+    exact = heatmap(torch.float64)
+    np.testing.assert_allclose(heatmap(torch.float32), exact, atol=1e-4)
+    low = heatmap(torch.float32, torch.bfloat16)
+    np.testing.assert_allclose(low, exact, atol=0.05)
+    assert np.unravel_index(low.argmax(), low.shape) == np.unravel_index(exact.argmax(),
+                                                                         exact.shape)
+
+
+def test_other_passes_inside_the_block_run_as_usual():
+    """Test-time flips run the network inside the block: the hook must leave them alone (it
+    switches autocast off behind the explained layer, for the explaining pass only)."""
+    torch.manual_seed(2)
+    network = TumorClassifierNet(TINY_NETWORK).eval()
+    x = torch.randn(1, 1, 32, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+        outside = network(x)
+        with GradCAM(network, network.level(1), "hirescam") as cam:
+            before = network(x)
+            cam(x)
+            assert torch.is_autocast_enabled("cpu")
+            after = network(x)
+    assert outside.dtype == torch.bfloat16
+    torch.testing.assert_close(before, outside, atol=0, rtol=0)
+    torch.testing.assert_close(after, outside, atol=0, rtol=0)

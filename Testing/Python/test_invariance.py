@@ -65,12 +65,12 @@ def test_same_answer_however_the_scan_is_stored(classifier, case):
     assert_same_answer(classifier, image, storage_variants(image))
 
 
-# Measured with the bundled interim 64^3 model (its Grad-CAM grid is 4^3, 60 mm cells, so a
-# small change can move the peak by a cell). strict: a model that passes makes these fail, so
-# the marks come off when a better default ships.
+# Measured with the bundled 128^3 model (22 epochs on a GPU): same class and heatmap peaks
+# within 10 mm for all seven, but these two move probability mass (the earlier 64^3 model also
+# missed LGG, peak moved 100 mm). strict: a model that passes makes these fail, so the marks
+# come off when a better default ships.
 THICK_SLICE_MISSES = {
-    "HGG": "heatmap peak moved 34 mm", "LGG": "heatmap peak moved 100 mm",
-    "HEALTHY": "probabilities differ by 0.056"}
+    "HGG": "probabilities differ by 0.153", "HEALTHY": "probabilities differ by 0.150"}
 
 
 @pytest.mark.parametrize("case", [

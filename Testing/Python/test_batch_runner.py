@@ -42,3 +42,29 @@ def test_prefetching_gives_the_sequential_results_in_order(cases, tiny_bundle, t
     assert (sequential.failures, ahead.failures) == (1, 1)
     assert _comparable(_rows(sequential.table)) == _comparable(_rows(ahead.table))
     assert [row["case"] for row in _rows(ahead.table)] == ["c0", "broken", "c1", "plain"]
+
+
+def test_a_failed_write_in_the_background_is_an_error_row_in_order(cases, tiny_bundle, tmp_path,
+                                                                   monkeypatch):
+    """With prefetch the outputs are written in a background thread: a case whose writing
+    fails gets its error row in its place, and the others go on."""
+    import TumorClassifierLib.outputs as outputs
+    from TumorClassifierLib.errors import InputError
+    real_write = outputs.write_case_outputs
+
+    def failing_for_c1(result, case, out, **options):
+        if case.name == "c1":
+            raise InputError(f"{out}: disk full (simulated)")
+        return real_write(result, case, out, **options)
+    monkeypatch.setattr(outputs, "write_case_outputs", failing_for_c1)
+    classifier = Classifier.from_bundle(tiny_bundle, device="cpu")
+    summary = classify_cases(classifier, cases, tmp_path / "out", overlay=False,
+                             show_progress=False, echo=False, prefetch=2)
+    rows = _rows(summary.table)
+    assert [(r["case"], r["status"]) for r in rows] == [
+        ("c0", "ok"), ("broken", "error"), ("c1", "error"), ("plain", "ok")]
+    assert "disk full" in rows[2]["error"] and summary.failures == 2
+    assert not (tmp_path / "out" / "c1_probabilities.json").exists()
+    with pytest.raises(InputError, match="disk full"):  # --debug: the first error surfaces
+        classify_cases(classifier, cases[2:3], tmp_path / "debug", overlay=False,
+                       show_progress=False, echo=False, prefetch=1, debug=True)

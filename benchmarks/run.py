@@ -26,8 +26,8 @@ TARGETS = {"cpu": {"end_to_end_s": 4.0, "peak_rss_mb": 2560, "network_gradcam_sp
                     "batch_scans_per_minute": 120, "training_data_wait_share": 0.10}}
 STAGE_ROWS = [("read", "read"), ("registration", "registration to the atlas"),
               ("resampling", "resampling + normalisation"), ("forward", "forward"),
-              ("gradcam", "Grad-CAM (backward + map)"),
-              ("network_gradcam", "= network + Grad-CAM"),
+              ("gradcam", "heatmap (backward + map)"),
+              ("network_gradcam", "= network + heatmap"),
               ("heatmap_to_input", "heatmap back to the scan"),
               ("write", "writing (heatmap, JSON, overlay)")]
 
@@ -133,7 +133,7 @@ def classify_table(record: dict, repeats: int) -> str:
     ours, theirs = record["ours"], record.get("monai")
     ours_stages = per_stage(ours)
     theirs_stages = per_stage(theirs) if theirs else {}
-    lines = [f"## classify + Grad-CAM of one 240x240x155 scan, network at "
+    lines = [f"## classify + heatmap of one 240x240x155 scan, network at "
              f"{record['input_size']}^3: median (min-max) of {repeats} runs after a warm-up, "
              f"seconds",
              "",

@@ -50,8 +50,9 @@ def main() -> None:
         axis.set_title(orientation, color="white")
         axis.axis("off")
     name = result.display_names[result.predicted_class]
+    method = result.heatmap_method.split(" (")[0]  # "hirescam at encoder level 2"
     figure.suptitle(f"{case.name} (true: {case.label})\npredicted {name} "
-                    f"{result.confidence:.0%}; Grad-CAM over the scan, slices through the tumour",
+                    f"{result.confidence:.0%}; heatmap: {method}; slices through the tumour",
                     color="white")
     args.out.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.out / "screenshot_overlay.png", dpi=80, facecolor="black",

@@ -4,7 +4,6 @@ case recorded while the others go on, finished cases skipped on a re-run."""
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
 import itertools
 import sys
@@ -34,107 +33,47 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
     """Classify `cases` into `out`; the results table is `results_csv` (default
     out/results.csv). `debug` re-raises the first error instead of recording it. `prefetch`:
     how many of the next scans are read and registered at once, each in its own background
-    thread, while the network works on the current one; with prefetch > 0 the outputs are also
-    written in a background thread (0: everything one after the other). `tta`: test-time
-    flips (8 passes)."""
+    thread, while the network works on the current one (0: one after the other). `tta`: test-time flips (8 passes)."""
     from tqdm import tqdm
+
+    from .outputs import result_row, results_columns, write_case_outputs
     if cam_class:  # an option error: report it once, before any case runs
         canonical_code(cam_class, classifier.metadata.class_codes)
-    from .outputs import results_columns
     out = Path(out)
     table = ResultsTable(Path(results_csv) if results_csv else out / "results.csv",
                          results_columns(classifier.metadata.class_codes))
     done = table.finished_cases()
     todo = [case for case in cases if case.name not in done]
+    failures = internal = 0
     bar = tqdm(total=len(todo), unit="scan", disable=not show_progress or len(todo) < 2,
                file=sys.stderr)
-    finisher = _Finisher(table, out, overlay, echo, debug, len(cases) == 1, bar)
-    with _Prefetcher(classifier, todo, force, prefetch) as prepared_cases, \
-            finisher.running(background=prefetch > 0):
+    with _Prefetcher(classifier, todo, force, prefetch) as prepared_cases:
         for case, prepare in prepared_cases:
             bar.set_postfix_str(case.name)
             start = time.perf_counter()
             try:
                 prepared, prepare_seconds = prepare()
                 result = classifier.classify_prepared(prepared, cam_class=cam_class, tta=tta)
+                files = write_case_outputs(result, case, out, overlay=overlay,
+                                           scan=prepared.scan_volume() if overlay else None)
+                if echo:
+                    tqdm.write(result.table())
+                seconds = prepare_seconds + time.perf_counter() - start
+                table.append(result_row(case, result, files, seconds))
             except Exception as error:  # one bad case must not stop the batch
-                finisher.submit(finisher.record_error, case, error, start)
-                continue
-            finisher.submit(finisher.write, case, result, prepared,
-                            prepare_seconds + time.perf_counter() - start)
+                user_error = isinstance(error, InputError)
+                if debug or (not user_error and len(cases) == 1):
+                    raise
+                failures += 1
+                internal += not user_error
+                message = str(error) if user_error else f"internal error: {error!r}"
+                tqdm.write(f"error: {message}", file=sys.stderr)
+                table.append({"case": case.name, "source": str(case.path), "status": "error",
+                              "error": message,
+                              "seconds": round(time.perf_counter() - start, 3)})
+            bar.update()
     bar.close()
-    return BatchSummary(table.path, len(todo), len(cases) - len(todo), finisher.failures,
-                        finisher.internal)
-
-
-class _Finisher:
-    """Writes each classified case's outputs and table row, or its error row, in case order:
-    in the calling thread, or (background) in one writer thread, so that writing the heatmap
-    and overlay overlaps the next case's network pass. At most MAX_PENDING cases wait for it
-    (each holds a heatmap and a scan in memory). An interrupted batch still finishes writing
-    the cases it has classified; a row is appended only after that case's files are in place."""
-
-    MAX_PENDING = 2
-
-    def __init__(self, table: ResultsTable, out: Path, overlay: bool, echo: bool, debug: bool,
-                 single_case: bool, bar) -> None:
-        self.table, self.out, self.overlay, self.echo = table, out, overlay, echo
-        self.debug, self.single_case, self.bar = debug, single_case, bar
-        self.failures = self.internal = 0
-        self.pool = None
-        self.pending = collections.deque()
-
-    @contextlib.contextmanager
-    def running(self, background: bool):
-        if background:
-            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")
-        try:
-            yield self
-            while self.pending:  # a writer's error (--debug, a single case) surfaces here
-                self.pending.popleft().result()
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown(wait=True)
-                self.pool = None
-
-    def submit(self, job, *args) -> None:
-        if self.pool is None:
-            job(*args)
-            return
-        while self.pending and (self.pending[0].done() or
-                                len(self.pending) >= self.MAX_PENDING):
-            self.pending.popleft().result()
-        self.pending.append(self.pool.submit(job, *args))
-
-    def write(self, case: Case, result, prepared, seconds: float) -> None:
-        from tqdm import tqdm
-
-        from .outputs import result_row, write_case_outputs
-        start = time.perf_counter()
-        try:
-            files = write_case_outputs(result, case, self.out, overlay=self.overlay,
-                                       scan=prepared.scan_volume() if self.overlay else None)
-            if self.echo:
-                tqdm.write(result.table())
-            self.table.append(result_row(case, result, files,
-                                         seconds + time.perf_counter() - start))
-        except Exception as error:
-            self.record_error(case, error, start)
-            return
-        self.bar.update()
-
-    def record_error(self, case: Case, error: Exception, start: float) -> None:
-        from tqdm import tqdm
-        user_error = isinstance(error, InputError)
-        if self.debug or (not user_error and self.single_case):
-            raise error
-        self.failures += 1
-        self.internal += not user_error
-        message = str(error) if user_error else f"internal error: {error!r}"
-        tqdm.write(f"error: {message}", file=sys.stderr)
-        self.table.append({"case": case.name, "source": str(case.path), "status": "error",
-                           "error": message, "seconds": round(time.perf_counter() - start, 3)})
-        self.bar.update()
+    return BatchSummary(table.path, len(todo), len(cases) - len(todo), failures, internal)
 
 
 class _Prefetcher:

@@ -44,10 +44,9 @@ def test_prefetching_gives_the_sequential_results_in_order(cases, tiny_bundle, t
     assert [row["case"] for row in _rows(ahead.table)] == ["c0", "broken", "c1", "plain"]
 
 
-def test_a_failed_write_in_the_background_is_an_error_row_in_order(cases, tiny_bundle, tmp_path,
-                                                                   monkeypatch):
-    """With prefetch the outputs are written in a background thread: a case whose writing
-    fails gets its error row in its place, and the others go on."""
+def test_a_failed_write_is_an_error_row_in_order(cases, tiny_bundle, tmp_path, monkeypatch):
+    """A case whose outputs cannot be written gets its error row in its place, without its
+    files, and the others go on (here with two scans prepared ahead)."""
     import TumorClassifierLib.outputs as outputs
     from TumorClassifierLib.errors import InputError
     real_write = outputs.write_case_outputs

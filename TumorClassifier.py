@@ -41,7 +41,8 @@ class TumorClassifier(ScriptedLoadableModule):
         self.parent.helpText = _(
             "Classifies one 3D post-contrast T1-weighted brain MRI as high-grade glioma, "
             "low-grade glioma, metastases, meningioma, pituitary adenoma, acoustic neuroma or no "
-            "tumour, and shows a Grad-CAM heatmap of where the network looked. "
+            "tumour, and shows a heatmap (HiResCAM, of the Grad-CAM family) of where the network "
+            "looked. "
             "Not for clinical use. The bundled model was trained on synthetic phantoms only.")
         self.parent.acknowledgementText = _(
             "Method: Chakrabarty S et al., Radiology: Artificial Intelligence 2021 "

@@ -46,7 +46,8 @@ def test_prefetching_gives_the_sequential_results_in_order(cases, tiny_bundle, t
 
 def test_a_failed_write_is_an_error_row_in_order(cases, tiny_bundle, tmp_path, monkeypatch):
     """A case whose outputs cannot be written gets its error row in its place, without its
-    files, and the others go on (here with two scans prepared ahead)."""
+    files, and the others go on (here with two scans prepared ahead); with --debug the error
+    surfaces."""
     import TumorClassifierLib.outputs as outputs
     from TumorClassifierLib.errors import InputError
     real_write = outputs.write_case_outputs

@@ -34,15 +34,23 @@ def rows(out):
         return list(csv.DictReader(handle))
 
 
+def _default_sigint() -> None:
+    """A shell's background job (`make test &`, nohup) starts with SIGINT ignored, and Python
+    then never turns it into KeyboardInterrupt: give the batch the default, as in a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stop_after_first_row(arguments, out, stop_signal):
     process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env=dict(os.environ, PYTHONIOENCODING="utf-8"))
+                               env=dict(os.environ, PYTHONIOENCODING="utf-8"),
+                               preexec_fn=_default_sigint)
     table = out / "results.csv"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         if table.is_file() and table.read_bytes().count(b"\n") >= 2:  # header + one case
             break
         time.sleep(0.02)
+    assert process.poll() is None, "the batch ended before it could be stopped"
     process.send_signal(stop_signal)
     _, stderr = process.communicate(timeout=60)
     return process.returncode, stderr.decode("utf-8")

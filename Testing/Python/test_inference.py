@@ -156,7 +156,7 @@ def test_test_time_augmentation_averages_the_eight_flipped_passes(classifier, sc
                                          enabled=augmented.precision == "bfloat16"):
         expected = torch.stack([torch.softmax(network(torch.flip(batch, axes))[0].double(), 0)
                                 for axes in FLIPS]).mean(0).numpy()
-    # 1e-4: in the unflipped pass Grad-CAM recomputes the deepest level in float32
+    # 1e-4: in the unflipped pass the explained level and those after it run in float32
     np.testing.assert_allclose(list(augmented.probabilities.values()), expected, atol=1e-4)
     assert abs(sum(augmented.probabilities.values()) - 1) < 1e-9
     np.testing.assert_array_equal(plain.heatmap.array, augmented.heatmap.array)  # unflipped

@@ -33,7 +33,8 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
     """Classify `cases` into `out`; the results table is `results_csv` (default
     out/results.csv). `debug` re-raises the first error instead of recording it. `prefetch`:
     how many of the next scans are read and registered at once, each in its own background
-    thread, while the network works on the current one (0: one after the other). `tta`: test-time flips (8 passes)."""
+    thread, while the network works on the current one (0: one after the other). `tta`:
+    test-time flips (8 passes)."""
     from tqdm import tqdm
 
     from .outputs import result_row, results_columns, write_case_outputs

@@ -164,7 +164,8 @@ def _html(metrics: dict, names: dict, figures: dict) -> str:
                      for f in metrics.get("failed_cases", []))
     attention = metrics.get("grad_cam", {}).get("all_tumours")
     method = html.escape(metrics.get("model", {}).get("heatmap", "Grad-CAM"))
-    attention_line = (f"<p>Heatmap ({method}) over {attention['cases']} tumour cases with a lesion mask: "
+    attention_line = (f"<p>Heatmap ({method}) over {attention['cases']} tumour cases with a "
+                      "lesion mask: "
                       f"peak inside the lesion in {attention['peak_in_lesion_rate']:.1%}, "
                       f"within 15 mm of it in {attention['peak_within_15mm_rate']:.1%} "
                       f"(median distance {attention['median_peak_distance_mm']:.1f} mm); "

@@ -174,7 +174,7 @@ class Classifier:
         cam_index = None if cam_class is None else codes.index(canonical_code(cam_class, codes))
         target = resolve_device(device) if device is not None else self.device
 
-        stage("classifying and computing Grad-CAM", 0.6)
+        stage("classifying and computing the heatmap", 0.6)
         try:
             probabilities, cam, dtype, network_timings, method = self._forward(
                 prepared.tensor, cam_index, target, tta)
@@ -229,7 +229,8 @@ class Classifier:
         timings = {}
         with python_warnings.catch_warnings():
             python_warnings.simplefilter("ignore", UserWarning)  # autocast chatter
-            with autocast(device, dtype), GradCAM(network, layer, settings.heatmap_method) as explainer:
+            with autocast(device, dtype), \
+                    GradCAM(network, layer, settings.heatmap_method) as explainer:
                 if tta:
                     start = time.perf_counter()
                     with torch.no_grad():

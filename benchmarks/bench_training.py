@@ -9,14 +9,12 @@ Prints one JSON line."""
 from __future__ import annotations
 
 import argparse
-import csv
 import shutil
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, peak_rss_mb  # noqa: E402
+from common import emit, peak_rss_mb, training_pace  # noqa: E402
 
 
 def main() -> None:
@@ -42,22 +40,13 @@ def main() -> None:
     train(cases, args.out, config, preprocessing=PreprocessingConfig(
         input_shape=(args.input_size,) * 3), cache_dir=args.cache, device=args.device,
         progress=False)
-    with open(args.out / "training" / "history.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))[1:]  # after the first epoch's start-up
-    emit({"volumes_per_second": statistics.median(float(r["volumes_per_second"]) for r in rows),
-          "data_wait_share": statistics.median(float(r["data_wait_share"]) for r in rows),
-          "epochs_measured": len(rows), "training_volumes": _training_volumes(args.out),
-          "peak_rss_mb": peak_rss_mb(), "device": args.device})
+    emit(training_pace(args.out / "training" / "history.csv")
+         | {"peak_rss_mb": peak_rss_mb(), "device": args.device})
 
 
 def _label_of(path: Path) -> str:
     """bench_000_hgg.nii.gz -> HGG (the names phantom_folder gives)."""
     return path.name[:-len(".nii.gz")].split("_", 2)[2].upper()
-
-
-def _training_volumes(out: Path) -> int:
-    from TumorClassifierLib.bundle import load_bundle
-    return sum(load_bundle(out).metadata.training["training_cases"].values())
 
 
 if __name__ == "__main__":

@@ -75,6 +75,25 @@ def _write_phantom(job: tuple) -> None:
     write_volume(generate_phantom(label, case_seed(seed, label, number)).scan, path)
 
 
+def training_pace(history: Path) -> dict:
+    """The pace a finished training run logged in its `training/history.csv`: medians over its
+    epochs after the first (which also fills the cache and starts the loader workers), with the
+    size of its training set and its loader workers (from the bundle beside it)."""
+    import csv
+    with open(history, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[1:]
+    if not rows:
+        raise SystemExit(f"{history}: needs at least two epochs")
+    bundle = json.loads((history.parent.parent / "metadata.json").read_text(encoding="utf-8"))
+    training = bundle["training"]
+    return {"volumes_per_second": statistics.median(float(r["volumes_per_second"]) for r in rows),
+            "data_wait_share": statistics.median(float(r["data_wait_share"]) for r in rows),
+            "epochs_measured": len(rows),
+            "training_volumes": sum(training["training_cases"].values()),
+            "loader_workers": training["protocol"]["loader_workers"],
+            "source": str(history)}
+
+
 def add_model_arguments(parser) -> None:
     """--model, --input-size and --device, as every classify-side worker takes them."""
     parser.add_argument("--model", type=Path, default=None, help="bundle (default: bundled)")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (HERE, brats_sized_scan, machine_description, phantom_folder,  # noqa: E402
-                    run_worker, summary)
+                    run_worker, summary, training_pace)
 
 TARGETS = {"cpu": {"end_to_end_s": 4.0, "peak_rss_mb": 2560, "network_gradcam_speedup": 2.0},
            "cuda": {"network_gradcam_s": 0.025, "end_to_end_s": 1.0,
@@ -84,7 +84,7 @@ def main() -> None:
                                      args.work / "out_batch", *common)
         print(batch_table(record), flush=True)
     if args.training_history:
-        record["training"] = training_from_history(args.training_history)
+        record["training"] = training_pace(args.training_history)
         print(training_table(record), flush=True)
     elif "training" not in args.skip:
         record["training"] = run_worker(
@@ -103,24 +103,6 @@ def main() -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print(f"\nrecord: {path}")
-
-
-def training_from_history(history: Path) -> dict:
-    """The pace a finished training run logged: medians over its epochs after the first (which
-    also fills the cache and starts the loader workers)."""
-    import csv
-    with open(history, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))[1:]
-    if not rows:
-        raise SystemExit(f"{history}: needs at least two epochs")
-    bundle = json.loads((history.parent.parent / "metadata.json").read_text(encoding="utf-8"))
-    training = bundle["training"]
-    return {"volumes_per_second": statistics.median(float(r["volumes_per_second"]) for r in rows),
-            "data_wait_share": statistics.median(float(r["data_wait_share"]) for r in rows),
-            "epochs_measured": len(rows),
-            "training_volumes": sum(training["training_cases"].values()),
-            "loader_workers": training["protocol"]["loader_workers"],
-            "source": str(history)}
 
 
 def per_stage(result: dict) -> dict[str, list[float]]:

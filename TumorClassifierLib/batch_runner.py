@@ -29,12 +29,14 @@ class BatchSummary:
 def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=None,
                    force: bool = False, overlay: bool = True, results_csv: str | Path | None = None,
                    debug: bool = False, show_progress: bool = True, echo=True,
-                   prefetch: int = 1, tta: bool = False) -> BatchSummary:
+                   prefetch: int = 1, tta: bool = False,
+                   on_case_done=None) -> BatchSummary:
     """Classify `cases` into `out`; the results table is `results_csv` (default
     out/results.csv). `debug` re-raises the first error instead of recording it. `prefetch`:
     how many of the next scans are read and registered at once, each in its own background
     thread, while the network works on the current one (0: one after the other). `tta`:
-    test-time flips (8 passes)."""
+    test-time flips (8 passes). `on_case_done(done, total, case_name)`: called after each
+    case's row is written."""
     from tqdm import tqdm
 
     from .outputs import result_row, results_columns, write_case_outputs
@@ -49,7 +51,7 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
     bar = tqdm(total=len(todo), unit="scan", disable=not show_progress or len(todo) < 2,
                file=sys.stderr)
     with _Prefetcher(classifier, todo, force, prefetch) as prepared_cases:
-        for case, prepare in prepared_cases:
+        for done, (case, prepare) in enumerate(prepared_cases, start=1):
             bar.set_postfix_str(case.name)
             start = time.perf_counter()
             try:
@@ -73,6 +75,8 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
                               "error": message,
                               "seconds": round(time.perf_counter() - start, 3)})
             bar.update()
+            if on_case_done is not None:
+                on_case_done(done, len(todo), case.name)
     bar.close()
     return BatchSummary(table.path, len(todo), len(cases) - len(todo), failures, internal)
 

@@ -1,0 +1,169 @@
+"""The classification worker process, driven through its client as the Slicer module drives it:
+start, classify, progress in order, cancel during the network, a worker killed from outside,
+bad input, and a batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from TumorClassifierLib.batch import read_manifest
+from TumorClassifierLib.inference import Classifier
+from TumorClassifierLib.resources import sample_data_dir
+from TumorClassifierLib.worker_client import WorkerError, WorkerProcess
+
+READY_TIMEOUT = 120
+ANSWER_TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return {case.label: case for case in read_manifest(sample_data_dir() / "manifest.csv")}
+
+
+def started(tmp_path) -> WorkerProcess:
+    worker = WorkerProcess(log_path=tmp_path / "worker.log")
+    worker.start()
+    worker.wait_ready(READY_TIMEOUT)
+    return worker
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    worker = started(tmp_path_factory.mktemp("worker"))
+    yield worker
+    worker.close()
+
+
+def classify_request(path, out, model, **options) -> dict:
+    return {"type": "classify", "input": str(path), "out": str(out), "model": str(model),
+            "device": "cpu"} | options
+
+
+def test_ready_reports_devices_and_versions(worker):
+    assert worker.info["protocol"] == 1
+    assert worker.info["devices"][0] == {"device": "cpu", "name": "CPU"}
+    assert worker.info["versions"]["torch"] and worker.info["pid"] == worker.process.pid
+
+
+def test_classify_writes_what_the_library_computes_with_progress_in_order(
+        worker, tiny_bundle, samples, tmp_path):
+    case = samples["PITADE"]
+    seen = []
+    answer = worker.wait(worker.send(classify_request(case.path, tmp_path, tiny_bundle)),
+                         ANSWER_TIMEOUT, on_message=seen.append)
+    assert answer["type"] == "result", answer
+    progress = [m for m in seen if m["type"] == "progress"]
+    fractions = [m["fraction"] for m in progress]
+    assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] < 1
+    assert [m["stage"] for m in progress][-1] == "writing the results"
+    assert {"registering", "classifying and computing the heatmap"} <= {
+        m["stage"] for m in progress}
+    files = {key: Path(value) for key, value in answer["files"].items()}
+    assert set(files) == {"heatmap", "probabilities"} and all(p.is_file() for p in files.values())
+    written = json.loads(files["probabilities"].read_text(encoding="utf-8"))
+    assert written["probabilities"] == answer["result"]["probabilities"]
+    in_process = Classifier.from_bundle(tiny_bundle, device="cpu").classify(case.path)
+    assert written["probabilities"] == pytest.approx(in_process.probabilities, abs=1e-6)
+    assert written["case"] == case.name and written["files"]["heatmap"] == files["heatmap"].name
+
+
+def test_bad_input_is_one_error_line_and_the_worker_keeps_serving(worker, tiny_bundle,
+                                                                   samples, tmp_path):
+    missing = tmp_path / "no such scan.nii.gz"
+    answer = worker.wait(worker.send(classify_request(missing, tmp_path, tiny_bundle)),
+                         ANSWER_TIMEOUT)
+    assert answer["type"] == "error" and answer["kind"] == "input"
+    assert str(missing) in answer["message"] and "\n" not in answer["message"]
+    worker.process.stdin.write(b"this is not json\n")  # not a request at all
+    worker.process.stdin.flush()
+    garbled = worker.wait(None, ANSWER_TIMEOUT)
+    assert garbled["type"] == "error" and "unknown request" in garbled["message"]
+    unknown_class = worker.wait(worker.send(classify_request(
+        samples["HGG"].path, tmp_path, tiny_bundle, cam_class="NOPE")), ANSWER_TIMEOUT)
+    assert unknown_class["type"] == "error" and "NOPE" in unknown_class["message"]
+    answer = worker.wait(worker.send(classify_request(samples["HGG"].path, tmp_path,
+                                                      tiny_bundle)), ANSWER_TIMEOUT)
+    assert answer["type"] == "result"
+    assert worker.alive
+
+
+def test_batch_writes_the_clis_table_and_resumes(worker, tiny_bundle, samples, tmp_path):
+    paths = [str(samples[label].path) for label in ("HGG", "ACSCHW")]
+    request = {"type": "batch", "inputs": paths, "out": str(tmp_path), "model": str(tiny_bundle),
+               "device": "cpu"}
+    seen = []
+    answer = worker.wait(worker.send(request), ANSWER_TIMEOUT, on_message=seen.append)
+    assert answer["type"] == "result", answer
+    assert answer["summary"] | {"table": ""} == {"table": "", "attempted": 2, "skipped": 0,
+                                                   "failures": 0, "internal_errors": 0}
+    assert [m["message"] for m in seen if m["type"] == "progress" and m["message"]] == [
+        f"{samples['HGG'].name} (1/2)", f"{samples['ACSCHW'].name} (2/2)"]
+    rows = Path(answer["summary"]["table"]).read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 3 and rows[0].startswith("case,source,status")
+    again = worker.wait(worker.send(request), ANSWER_TIMEOUT)
+    assert again["summary"]["skipped"] == 2 and again["summary"]["attempted"] == 0
+
+
+def test_cancel_during_the_network_ends_the_process_within_a_second(samples, tmp_path):
+    """The bundled default model at 128^3, so that the network takes long enough to be caught
+    inside it."""
+    worker = started(tmp_path)
+    out = tmp_path / "out"
+    request_id = worker.send({"type": "classify", "input": str(samples["LGG"].path),
+                              "out": str(out), "device": "cpu"})
+    process = worker.process
+    deadline = time.monotonic() + ANSWER_TIMEOUT
+    stage = None
+    while stage != "classifying and computing the heatmap":
+        assert time.monotonic() < deadline
+        for message in worker.poll():
+            assert message["type"] == "progress", message
+            stage = message["stage"]
+        time.sleep(0.005)
+    start = time.monotonic()
+    worker.kill()
+    assert process.poll() is not None and time.monotonic() - start < 1.0
+    assert worker.poll() == [] and not worker.alive and not worker.busy
+    assert not out.exists() or not any(out.iterdir())  # nothing half-written
+    with pytest.raises(WorkerError):
+        worker.send({"type": "classify"})
+    assert request_id == "1"
+
+
+def test_a_worker_killed_from_outside_gives_one_clear_error_and_restarts(tiny_bundle, samples,
+                                                                        tmp_path):
+    worker = started(tmp_path)
+    request_id = worker.send(classify_request(samples["HGG"].path, tmp_path, tiny_bundle))
+    os.kill(worker.process.pid, signal.SIGKILL)
+    answer = worker.wait(request_id, ANSWER_TIMEOUT)
+    assert answer["type"] == "error" and answer["kind"] == "worker"
+    assert "stopped unexpectedly" in answer["message"] and str(worker.log_path) in \
+        answer["message"]
+    exited = worker.poll()
+    assert [m["type"] for m in exited] == [] or exited[-1]["type"] == "exited"
+    worker.start()  # the next Classify starts a fresh worker
+    worker.wait_ready(READY_TIMEOUT)
+    answer = worker.wait(worker.send(classify_request(samples["HGG"].path, tmp_path,
+                                                      tiny_bundle)), ANSWER_TIMEOUT)
+    assert answer["type"] == "result"
+    worker.close()
+    assert not worker.alive
+
+
+def test_a_worker_that_cannot_start_is_a_clear_error(tmp_path):
+    worker = WorkerProcess(python=str(tmp_path / "no-python-here"))
+    with pytest.raises(WorkerError, match="cannot start the classification worker"):
+        worker.start()
+
+
+def test_stdin_closing_ends_the_worker(tmp_path):
+    worker = started(tmp_path)
+    process = worker.process
+    worker.close(timeout=30)
+    assert process.returncode == 0

@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Volume": "volume", "read_volume": "volume", "write_volume": "volume",
-    "Classifier": "inference", "ClassificationResult": "inference",
+    "Classifier": "inference", "ClassificationResult": "result",
     "load_bundle": "bundle", "save_bundle": "bundle", "ModelMetadata": "bundle",
     "TumorClassifierNet": "network", "NetworkConfig": "network",
     "PreprocessingConfig": "preprocessing", "GradCAM": "gradcam",

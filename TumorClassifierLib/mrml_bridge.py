@@ -50,6 +50,52 @@ def node_to_volume(node) -> Volume:
     return Volume(array, tuple(spacing), tuple(index_to_world[:3, 3]), tuple(direction.ravel()))
 
 
+def node_to_world_volume(node) -> Volume:
+    """The node's volume with its parent transforms hardened, i.e. where it is shown in the
+    world, without changing the node. A linear transform only changes the geometry (no
+    resampling); a non-linear one is hardened on a temporary clone that is removed again."""
+    transform = node.GetParentTransformNode()
+    if transform is None:
+        return node_to_volume(node)
+    if transform.IsTransformToWorldLinear():
+        volume = node_to_volume(node)
+        to_world = LPS_TO_RAS @ _matrix_to_world(transform) @ LPS_TO_RAS
+        index_to_world = to_world @ volume.index_to_world()
+        spacing = np.linalg.norm(index_to_world[:3, :3], axis=0)
+        direction = index_to_world[:3, :3] / spacing
+        if np.allclose(direction.T @ direction, np.eye(3), atol=1e-6):
+            return Volume(volume.array, tuple(spacing), tuple(index_to_world[:3, 3]),
+                          tuple(direction.ravel()))
+    return _hardened_clone_volume(node)
+
+
+def _matrix_to_world(transform) -> np.ndarray:
+    import vtk
+    matrix = vtk.vtkMatrix4x4()
+    transform.GetMatrixTransformToWorld(matrix)
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def _hardened_clone_volume(node) -> Volume:
+    """A sheared or non-linear parent transform: MRML resamples a temporary clone."""
+    import slicer
+    import vtk
+    scene = node.GetScene()
+    clone = slicer.vtkSlicerVolumesLogic().CloneVolumeWithoutImageData(
+        scene, node, f"{node.GetName()} (TumorClassifier temporary)")
+    try:
+        image = vtk.vtkImageData()
+        image.DeepCopy(node.GetImageData())  # hardening must not touch the user's voxels
+        clone.SetAndObserveImageData(image)
+        clone.SetAndObserveTransformNodeID(node.GetTransformNodeID())
+        slicer.vtkSlicerTransformLogic().hardenTransform(clone)
+        return node_to_volume(clone)
+    finally:
+        for index in range(clone.GetNumberOfDisplayNodes()):
+            scene.RemoveNode(clone.GetNthDisplayNode(index))
+        scene.RemoveNode(clone)
+
+
 def inferno_color_node(scene):
     """The Inferno colour table, loaded once per scene from the shipped colour file."""
     existing = scene.GetFirstNodeByName("TumorClassifier Inferno")
@@ -77,10 +123,13 @@ def _read_color_file(path: Path) -> list[tuple[str, tuple[float, ...]]]:
 def show_result(scene, input_node, result, opacity: float = 0.5) -> dict:
     """Put a ClassificationResult in the scene, next to `input_node`: the heatmap volume
     (the input's exact geometry, Inferno, window 0..1, near-zero transparent), a probability
-    table and a bar chart. Re-running on the same input replaces its earlier outputs."""
+    table and a bar chart. Re-running on the same input replaces its earlier outputs.
+    `result.heatmap` is in world coordinates, as computed from `node_to_world_volume`; it is
+    placed under the input's parent transform."""
     heatmap = _output_node(scene, input_node, "heatmap", "vtkMRMLScalarVolumeNode",
                            f"{input_node.GetName()} Grad-CAM")
     volume_to_node(result.heatmap, scene, heatmap.GetName(), node=heatmap)
+    _follow_parent_transform(heatmap, input_node)
     _style_heatmap(scene, heatmap)
     table = _output_node(scene, input_node, "table", "vtkMRMLTableNode",
                          f"{input_node.GetName()} class probabilities")
@@ -89,6 +138,27 @@ def show_result(scene, input_node, result, opacity: float = 0.5) -> dict:
     _place_under(scene, input_node, [heatmap, table, chart])
     heatmap.SetAttribute("TumorClassifier.Opacity", str(opacity))
     return {"heatmap": heatmap, "table": table, "chart": chart}
+
+
+def _follow_parent_transform(heatmap, input_node) -> None:
+    """The heatmap arrives in world coordinates (it was computed on the hardened input). Under
+    a linear parent transform it is moved into the input's own coordinates and put under the
+    same transform, so that it stays on the anatomy when the transform changes; under a
+    non-linear one it stays in world coordinates, where it was computed."""
+    transform = input_node.GetParentTransformNode()
+    if transform is None or not transform.IsTransformToWorldLinear():
+        heatmap.SetAndObserveTransformNodeID(None)
+        return
+    import vtk
+    matrix = vtk.vtkMatrix4x4()
+    heatmap.GetIJKToRASMatrix(matrix)
+    ijk_to_world = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+    ijk_to_local = np.linalg.inv(_matrix_to_world(transform)) @ ijk_to_world
+    for row in range(4):
+        for column in range(4):
+            matrix.SetElement(row, column, ijk_to_local[row, column])
+    heatmap.SetIJKToRASMatrix(matrix)
+    heatmap.SetAndObserveTransformNodeID(transform.GetID())
 
 
 def _output_node(scene, input_node, role: str, class_name: str, name: str):
@@ -209,4 +279,7 @@ def render_slice(scene, background, foreground, centre_ras, orientation: str = "
     xy_to_ras = slice_node.GetXYToRAS()
     matrix = np.array([[xy_to_ras.GetElement(r, c) for c in range(4)] for r in range(4)])
     logic.SetMRMLScene(None)
+    # Leave no view behind: a second render would otherwise pick up this one's nodes.
+    scene.RemoveNode(composite)
+    scene.RemoveNode(slice_node)
     return pixels, matrix

@@ -11,6 +11,7 @@ import vtk  # noqa: E402  (comes with slicer-core)
 from TumorClassifierLib.batch import read_manifest  # noqa: E402
 from TumorClassifierLib.inference import ClassificationResult, Classifier  # noqa: E402
 from TumorClassifierLib.mrml_bridge import (HEATMAP_THRESHOLD, node_to_volume,  # noqa: E402
+                                            node_to_world_volume,
                                             render_slice, show_result, volume_to_node)
 from TumorClassifierLib.resources import sample_data_dir  # noqa: E402
 from TumorClassifierLib.volume import Volume, read_volume, write_volume  # noqa: E402
@@ -160,3 +161,113 @@ def test_overlay_pixels_sit_on_the_phantoms_lesion(scene, sample_case, tmp_path,
     writer.SetInputData(image)
     writer.Write()
     assert (tmp_path / "overlay.png").stat().st_size > 500
+
+
+def rigid_transform(scene, degrees=(25.0, -15.0, 40.0), shift=(30.0, -12.0, 18.0)):
+    """A linear transform node: rotation about three axes and a translation (RAS, mm)."""
+    transform = vtk.vtkTransform()
+    transform.Translate(*shift)
+    transform.RotateX(degrees[0])
+    transform.RotateY(degrees[1])
+    transform.RotateZ(degrees[2])
+    node = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "pose")
+    node.SetMatrixTransformToParent(transform.GetMatrix())
+    return node
+
+
+def matrix_of(node) -> np.ndarray:
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def test_world_volume_hardens_a_linear_parent_transform_without_touching_the_node(scene):
+    node = volume_to_node(oblique_volume(), scene, "v")
+    transform = rigid_transform(scene)
+    node.SetAndObserveTransformNodeID(transform.GetID())
+    before, nodes = matrix_of(node), scene.GetNumberOfNodes()
+    world = node_to_world_volume(node)
+    to_world = vtk.vtkMatrix4x4()
+    transform.GetMatrixTransformToWorld(to_world)
+    expected = np.array([[to_world.GetElement(r, c) for c in range(4)] for r in range(4)]) \
+        @ before
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ world.index_to_world()
+    np.testing.assert_allclose(ras, expected, atol=1e-9)
+    np.testing.assert_array_equal(world.array, oblique_volume().array)
+    assert np.array_equal(matrix_of(node), before) and scene.GetNumberOfNodes() == nodes
+    assert node.GetTransformNodeID() == transform.GetID()
+
+
+def test_world_volume_resamples_a_non_linear_parent_on_a_clone_that_is_removed(scene):
+    volume = oblique_volume()
+    node = volume_to_node(volume, scene, "v")
+    grid = scene.AddNewNodeByClass("vtkMRMLGridTransformNode", "warp")
+    field = vtk.vtkImageData()
+    field.SetDimensions(4, 4, 4)
+    field.SetOrigin(-60, -60, -60)
+    field.SetSpacing(40, 40, 40)
+    field.AllocateScalars(vtk.VTK_DOUBLE, 3)
+    from vtk.util.numpy_support import vtk_to_numpy
+    vtk_to_numpy(field.GetPointData().GetScalars())[:] = [5.0, 0.0, 0.0]  # a 5 mm shift
+    warp = slicer.vtkOrientedGridTransform()
+    warp.SetDisplacementGridData(field)
+    grid.SetAndObserveTransformFromParent(warp)
+    node.SetAndObserveTransformNodeID(grid.GetID())
+    nodes, voxels = scene.GetNumberOfNodes(), slicer.util.arrayFromVolume(node).copy()
+    world = node_to_world_volume(node)
+    assert scene.GetNumberOfNodes() == nodes
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(node), voxels)
+    assert world.array.shape[0] > 0 and np.isfinite(world.array).all()
+    assert not np.allclose(world.origin, volume.origin) or not np.array_equal(
+        world.array, volume.array)
+
+
+def test_heatmap_under_a_rotated_and_shifted_parent_stays_on_the_lesion(scene, sample_case):
+    """The worker classifies the hardened (world) volume; its heatmap comes back in world
+    coordinates. Shown through show_result, the rendered overlay must still cover the lesion
+    wherever the transform puts the scan, and follow the transform when it changes."""
+    scan = load_with_slicer(scene, sample_case.path)
+    scan.GetDisplayNode().SetAndObserveColorNodeID("vtkMRMLColorTableNodeGrey")
+    transform = rigid_transform(scene)
+    scan.SetAndObserveTransformNodeID(transform.GetID())
+    lesion = read_volume(sample_case.lesion_mask)
+    world = node_to_world_volume(scan)
+    result = lesion_result(sample_case)
+    from dataclasses import replace
+    result = replace(result, heatmap=world.with_array(lesion.array.astype(np.float32)))
+    heatmap = show_result(scene, scan, result)["heatmap"]
+    assert heatmap.GetTransformNodeID() == transform.GetID()
+    np.testing.assert_allclose(matrix_of(heatmap), matrix_of(scan), atol=1e-6)
+    for move in ((0.0, 0.0, 0.0), (15.0, 10.0, -5.0)):  # the user moves the scan afterwards
+        if any(move):
+            current = vtk.vtkMatrix4x4()
+            transform.GetMatrixTransformToParent(current)
+            moved = vtk.vtkTransform()
+            moved.Translate(*move)
+            moved.Concatenate(current)
+            transform.SetMatrixTransformToParent(moved.GetMatrix())
+        assert overlay_share_on_lesion(scene, scan, heatmap, lesion, transform) > 0.95
+
+
+def overlay_share_on_lesion(scene, scan, heatmap, lesion, transform) -> float:
+    """Render an axial slice through the lesion (in world coordinates) and return the share
+    of coloured pixels that map back, through the transform, into the (dilated) lesion."""
+    k, j, i = (np.mean(axis) for axis in np.nonzero(lesion.array))
+    local_ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lesion.index_to_world() @ [i, j, k, 1]
+    to_world = vtk.vtkMatrix4x4()
+    transform.GetMatrixTransformToWorld(to_world)
+    to_world = np.array([[to_world.GetElement(r, c) for c in range(4)] for r in range(4)])
+    centre = (to_world @ local_ras)[:3]
+    pixels, xy_to_ras = render_slice(scene, scan, heatmap, centre, "Axial", size=384)
+    rgb = pixels[..., :3].astype(int)
+    coloured = (rgb[..., 0] - rgb[..., 2]) > 25
+    assert coloured.sum() > 50
+    rows, columns = np.nonzero(coloured)
+    world_ras = np.c_[columns, rows, np.zeros_like(rows), np.ones_like(rows)] @ xy_to_ras.T
+    local = world_ras @ np.linalg.inv(to_world).T
+    lps = local[:, :3] * [-1, -1, 1]
+    index = np.c_[lps, np.ones(len(lps))] @ np.linalg.inv(lesion.index_to_world()).T
+    voxels = np.round(index[:, :3]).astype(int)[:, ::-1]
+    dilated = sitk.GetArrayFromImage(sitk.BinaryDilate(
+        sitk.GetImageFromArray(lesion.array.astype(np.uint8)), [1, 1, 1]))
+    return float((dilated[tuple(np.clip(voxels, 0, np.array(dilated.shape) - 1).T)] > 0).mean())

@@ -1,14 +1,19 @@
 """TumorClassifier: intracranial tumour type from one 3D post-contrast T1 brain MRI, with a
-Grad-CAM heatmap of where the network looked (after Chakrabarty et al., Radiology: AI 2021).
+heatmap of where the network looked (after Chakrabarty et al., Radiology: AI 2021).
 
-All computation lives in TumorClassifierLib; this file only wires Slicer's UI to it. Heavy
-packages (torch, MONAI, the library) are imported inside functions, never at file scope.
+All computation lives in TumorClassifierLib, and the network runs in a worker process of
+Slicer's own Python (TumorClassifierLib/worker.py), never in a thread of the application:
+Slicer's interpreter holds the GIL while Qt idles, so a Python thread would crawl. This file
+wires the panel and the scene to that worker. Nothing heavy is imported at file scope, and
+torch is never imported in the application at all.
 """
 
 import logging
 import os
-import queue
-import threading
+import shutil
+import sys
+import tempfile
+import time
 
 import qt
 import slicer
@@ -22,13 +27,9 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
 from slicer.util import VTKObservationMixin
 
 MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
-CLASS_CODES = ("HGG", "LGG", "METS", "PITADE", "ACSCHW", "HEALTHY", "MENINGIOMA")
-PREDICTED = "predicted class"
 DEFAULT_MODEL = "bundled default model"
 MODEL_SETTING = "TumorClassifier/ModelPath"
-# What the library needs besides Slicer's own numpy, SimpleITK and VTK (never replaced).
-PIP_REQUIREMENTS = ["monai>=1.3", "safetensors>=0.4", "tqdm>=4.60"]
-TORCH_REQUIREMENT = ">=2.1"
+POLL_INTERVAL_MS = 100
 
 
 class TumorClassifier(ScriptedLoadableModule):
@@ -81,13 +82,9 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._worker = None
-        self._cancel = None
-        self._messages = queue.Queue()
-        self._timer = qt.QTimer()
-        self._timer.setInterval(100)
-        self._timer.timeout.connect(self._poll)
+        self._job = None
         self._lastResult = None
+        self._lastInputNode = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -96,6 +93,7 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = TumorClassifierLogic()
+        self.logic.workerReadyCallback = self._fillDevices
 
         self.ui.modelComboBox.addItem(_(DEFAULT_MODEL), "")
         savedModel = qt.QSettings().value(MODEL_SETTING, "")
@@ -104,28 +102,27 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.modelComboBox.setCurrentIndex(1)
         self.ui.deviceComboBox.addItem(_("Auto (GPU if available)"), "auto")
         self.ui.deviceComboBox.addItem(_("CPU"), "cpu")
-        self.ui.camClassComboBox.addItem(_("Predicted class"), "")
-        for code in CLASS_CODES:
-            self.ui.camClassComboBox.addItem(code, code)
 
         self.ui.loadModelButton.connect("clicked(bool)", self.onLoadModel)
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.classifyButton.connect("clicked(bool)", self.onClassifyButton)
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
         self.ui.opacitySlider.connect("valueChanged(double)", self.onOpacityChanged)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        slicer.app.connect("aboutToQuit()", self.logic.shutdownWorker)
         self.initializeParameterNode()
+        self.onModelChanged()
         self._setRunning(False)
 
     def cleanup(self):
         self.removeObservers()
-        if self._cancel is not None:
-            self._cancel.set()
+        if self.logic is not None:
+            self.logic.shutdownWorker()
 
     def enter(self):
         self.initializeParameterNode()
-        self._listGpus()
 
     def exit(self):
         if self._parameterNode:
@@ -134,6 +131,8 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event):
         self.setParameterNode(None)
+        self._lastResult = self._lastInputNode = None
+        self.ui.exportButton.enabled = False
 
     def onSceneEndClose(self, caller, event):
         if self.parent.isEntered:
@@ -142,11 +141,8 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.inputVolume:
-            background = slicer.app.layoutManager().sliceWidget("Red").sliceLogic() \
-                .GetSliceCompositeNode().GetBackgroundVolumeID() if slicer.app.layoutManager() \
-                else None
-            node = slicer.mrmlScene.GetNodeByID(background) if background else None
-            node = node or slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            node = _backgroundVolume() or slicer.mrmlScene.GetFirstNodeByClass(
+                "vtkMRMLScalarVolumeNode")
             if node:
                 self._parameterNode.inputVolume = node
 
@@ -157,15 +153,13 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
-    def _listGpus(self):
-        """One entry per CUDA GPU, once torch is installed (it is installed on first use)."""
-        import importlib.util
-        if self.ui.deviceComboBox.count > 2 or importlib.util.find_spec("torch") is None:
-            return
-        import torch
-        for index in range(torch.cuda.device_count()):
-            self.ui.deviceComboBox.addItem(
-                f"GPU {index}: {torch.cuda.get_device_name(index)}", f"cuda:{index}")
+    def _fillDevices(self, devices):
+        """The worker says which GPUs its torch sees (torch is never imported here)."""
+        known = {self.ui.deviceComboBox.itemData(i) for i in range(self.ui.deviceComboBox.count)}
+        for device in devices:
+            if device["device"] != "cpu" and device["device"] not in known:
+                self.ui.deviceComboBox.addItem(
+                    f"GPU {device['device'].split(':')[-1]}: {device['name']}", device["device"])
 
     def onLoadModel(self):
         path = qt.QFileDialog.getExistingDirectory(
@@ -176,71 +170,62 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelComboBox.addItem(path, path)
         self.ui.modelComboBox.setCurrentIndex(self.ui.modelComboBox.count - 1)
 
-    def onClassifyButton(self):
-        if self._worker is not None:  # the button reads "Cancel" while running
-            self._cancel.set()
-            self.ui.statusLabel.text = _("Cancelling...")
+    def onModelChanged(self, index=None):
+        """The heatmap class choices are the selected model's own classes."""
+        self.ui.camClassComboBox.clear()
+        self.ui.camClassComboBox.addItem(_("Predicted class"), "")
+        try:
+            classes = self.logic.modelClasses(self.ui.modelComboBox.currentData or None)
+        except ValueError as error:
+            self.ui.statusLabel.text = str(error)
             return
-        volumeNode = self._parameterNode.inputVolume
+        for code, name in classes:
+            self.ui.camClassComboBox.addItem(f"{code} - {name}", code)
+
+    def onClassifyButton(self):
+        if self._job is not None:  # the button reads "Cancel" while running
+            self.logic.cancel()
+            return
+        volumeNode = self._parameterNode.inputVolume if self._parameterNode else None
         if volumeNode is None:
             slicer.util.errorDisplay(_("Select an input volume first."))
             return
-        if not self.logic.ensureDependencies(askConfirmation=True):
-            return
-        model = self.ui.modelComboBox.currentData or None
-        device = self.ui.deviceComboBox.currentData or "auto"
-        camClass = self.ui.camClassComboBox.currentData or None
-        tta = self.ui.ttaCheckBox.checked
-        with slicer.util.tryWithErrorDisplay(_("Could not prepare the classification."),
-                                             waitCursor=True):
-            classifier = self.logic.classifier(model, device)
-            from TumorClassifierLib.mrml_bridge import node_to_volume
-            volume = node_to_volume(volumeNode)
-        self._cancel = threading.Event()
-        self._worker = threading.Thread(
-            target=self._work, args=(classifier, volume, camClass, tta, volumeNode.GetName()),
-            daemon=True)
-        self._volumeNode = volumeNode
-        self._setRunning(True)
-        self._worker.start()
-        self._timer.start()
-
-    def _work(self, classifier, volume, camClass, tta, name):
-        """Runs off the main thread: only the library, never the scene or the UI."""
+        self.ui.classifyButton.enabled = False  # no second click while anything installs
         try:
-            result = classifier.classify(
-                volume, cam_class=camClass, cancel=self._cancel, tta=tta,
-                progress=lambda stage, fraction: self._messages.put(("progress", stage,
-                                                                     fraction)))
-            self._messages.put(("done", result, None))
-        except Exception as error:  # reported on the main thread
-            self._messages.put(("error", error, name))
+            if not self.logic.ensureDependencies(askConfirmation=True):
+                return
+        finally:
+            self.ui.classifyButton.enabled = True
+        options = {"model": self.ui.modelComboBox.currentData or None,
+                   "device": self.ui.deviceComboBox.currentData or "auto",
+                   "camClass": self.ui.camClassComboBox.currentData or None,
+                   "tta": self.ui.ttaCheckBox.checked}
+        with slicer.util.tryWithErrorDisplay(_("Could not start the classification."),
+                                             waitCursor=True):
+            self._job = self.logic.startClassification(
+                volumeNode, onProgress=self._onProgress, onFinished=self._onFinished, **options)
+            self._setRunning(True)
+            self.ui.statusLabel.text = _("Starting...")
 
-    def _poll(self):
-        while not self._messages.empty():
-            kind, first, second = self._messages.get()
-            if kind == "progress":
-                self.ui.progressBar.value = int(100 * second)
-                self.ui.statusLabel.text = _("Stage: {stage}").format(stage=first)
-                continue
-            self._timer.stop()
-            self._worker = None
-            self._setRunning(False)
-            if kind == "done":
-                self._listGpus()
-                self._showResult(first)
-            else:
-                from TumorClassifierLib.errors import Cancelled
-                if isinstance(first, Cancelled):
-                    self.ui.statusLabel.text = _("Cancelled; the scene was not changed.")
-                else:
-                    logging.exception(first)
-                    self.ui.statusLabel.text = _("Failed.")
-                    slicer.util.errorDisplay(str(first), windowTitle=_("Tumor Classifier"))
+    def _onProgress(self, stage, fraction):
+        self.ui.progressBar.value = int(100 * fraction)
+        self.ui.statusLabel.text = _("Stage: {stage}").format(stage=stage)
 
-    def _showResult(self, result):
-        self._lastResult = result
-        self.logic.showResults(self._volumeNode, result, self.ui.opacitySlider.value)
+    def _onFinished(self, job):
+        self._job = None
+        self._setRunning(False)
+        if job.status == "done":
+            self._showResult(job)
+        elif job.status == "cancelled":
+            self.ui.statusLabel.text = job.message or _("Cancelled; the scene was not changed.")
+        else:
+            logging.error(f"TumorClassifier: {job.message}")
+            self.ui.statusLabel.text = _("Failed: {message}").format(message=job.message)
+            slicer.util.errorDisplay(job.message, windowTitle=_("Tumor Classifier"))
+
+    def _showResult(self, job):
+        result = job.result
+        self._lastResult, self._lastInputNode = result, job.inputNode
         name = result.display_names[result.predicted_class]
         self.ui.resultLabel.text = f"{name}: {result.confidence:.0%}"
         self.ui.uncertaintyLabel.text = _(
@@ -249,10 +234,8 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             flips=_("; mean of 8 flipped passes") if result.augmentations > 1 else "")
         self.ui.warningsLabel.text = "\n".join(result.warnings)
         self.ui.warningsLabel.visible = bool(result.warnings)
-        table = self.logic.outputs[self._volumeNode.GetID()]["table"]
-        self.ui.probabilityTableView.setMRMLTableNode(table)
-        self.ui.statusLabel.text = _("Done in {seconds:.1f} s.").format(
-            seconds=sum(result.timings.values()))
+        self.ui.probabilityTableView.setMRMLTableNode(job.nodes["table"])
+        self.ui.statusLabel.text = _("Done in {seconds:.1f} s.").format(seconds=job.seconds)
         self.ui.exportButton.enabled = True
 
     def _setRunning(self, running):
@@ -262,7 +245,8 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.inputsCollapsibleButton.enabled = not running
 
     def onOpacityChanged(self, value):
-        self.logic.setHeatmapOpacity(value)
+        if self._lastInputNode is not None:
+            self.logic.setHeatmapOpacity(self._lastInputNode, value)
 
     def onExport(self):
         if self._lastResult is None:
@@ -271,170 +255,458 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                                      _("Export report to folder"))
         if folder:
             with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
-                written = self.logic.exportReport(self._volumeNode, self._lastResult, folder)
+                written = self.logic.exportReport(self._lastInputNode, self._lastResult, folder)
                 self.ui.statusLabel.text = _("Exported {count} files to {folder}").format(
                     count=len(written), folder=folder)
 
 
-class TumorClassifierLogic(ScriptedLoadableModuleLogic):
-    """Classification from Slicer's Python console (blocks until done):
+def _backgroundVolume():
+    """The volume shown in the first slice view, if there is a layout with slice views."""
+    layoutManager = slicer.app.layoutManager()
+    if layoutManager is None:
+        return None
+    for viewName in layoutManager.sliceViewNames():
+        sliceWidget = layoutManager.sliceWidget(viewName)
+        if sliceWidget is None:
+            continue
+        volumeID = sliceWidget.sliceLogic().GetSliceCompositeNode().GetBackgroundVolumeID()
+        if volumeID:
+            return slicer.mrmlScene.GetNodeByID(volumeID)
+    return None
+
+
+class ClassificationJob:
+    """One classification in the worker: its input node, temporary folder and outcome.
+    status: running, done, failed or cancelled."""
+
+    def __init__(self, inputNode, folder, onProgress, onFinished, showResults):
+        self.inputNode = inputNode
+        self.folder = folder
+        self.onProgress = onProgress
+        self.onFinished = onFinished
+        self.showResults = showResults
+        self.requestId = None
+        self.status = "running"
+        self.message = ""
+        self.result = None
+        self.nodes = {}
+        self.started = time.perf_counter()
+        self.seconds = 0.0
+
+    @property
+    def finished(self):
+        return self.status != "running"
+
+
+class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
+    """Classification through a worker process of Slicer's Python. From the Python console:
 
         logic = slicer.util.getModuleLogic("TumorClassifier")
-        result = logic.classifyVolume(slicer.util.getNode("MyScan"))
-        print(result["result"].table())
+        output = logic.classifyVolume(slicer.util.getNode("MyScan"))   # waits, keeps the GUI live
+        print(output["result"].table())
+        logic.classifyFiles(["a.nii.gz", "b.nrrd"], "results/")         # resumable batch
     """
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
-        self._classifiers = {}
-        self.outputs = {}  # input volume ID -> the nodes made for it
+        VTKObservationMixin.__init__(self)
+        self.worker = None
+        self.job = None
+        self.workerReadyCallback = None
+        self.installing = False
+        self.pythonExecutable = None  # default: PythonSlicer
+        self.workerEnvironment = None  # default: Slicer's startup environment
+        self._timer = qt.QTimer()
+        self._timer.setInterval(POLL_INTERVAL_MS)
+        self._timer.timeout.connect(self.pollWorker)
 
     def getParameterNode(self):
         return TumorClassifierParameterNode(super().getParameterNode())
 
-    @staticmethod
-    def ensureDependencies(askConfirmation=False):
-        """torch through the PyTorch extension's PyTorchUtils, the rest with pip; Slicer's own
-        numpy, SimpleITK and VTK are held at their versions. Returns False if declined."""
-        import importlib.util
-        if importlib.util.find_spec("torch") is None:
-            try:
-                import PyTorchUtils
-            except ImportError:
-                slicer.util.errorDisplay(_("Install the PyTorch extension from the Extensions "
-                                           "Manager first, then restart Slicer."))
-                return False
-            torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-            if torchLogic.installTorch(askConfirmation=askConfirmation,
-                                       torchVersionRequirement=TORCH_REQUIREMENT) is None:
-                return False
-        missing = [r for r in PIP_REQUIREMENTS if importlib.util.find_spec(
-            r.split(">=")[0].replace("-", "_")) is None]
-        if missing:
-            if askConfirmation and not slicer.util.confirmOkCancelDisplay(
-                    _("Tumor Classifier needs these Python packages: {packages}. Install "
-                      "now?").format(packages=", ".join(missing))):
-                return False
-            try:
-                slicer.util.pip_install(missing + _constraintArguments())
-            except Exception as error:
+    # -- dependencies ---------------------------------------------------------------------
+    def ensureDependencies(self, askConfirmation=False):
+        """torch through the PyTorch extension (the user's choice of CUDA or CPU build), the
+        rest with pip while the installed torch, numpy, SimpleITK and vtk are held at their
+        versions. Returns False if declined or impossible (the user has been told why)."""
+        from TumorClassifierLib.requirements import (MINIMUM_VERSIONS, SLICER_PIP_PACKAGES,
+                                                     describe_problems, installed_version,
+                                                     missing_or_old, requirement)
+        if self.installing:
+            return False
+        self.installing = True
+        try:
+            torchVersion = installed_version("torch")
+            if torchVersion is None:
+                if not self._installTorch(askConfirmation, MINIMUM_VERSIONS["torch"]):
+                    return False
+            elif missing_or_old(("torch",)):
                 slicer.util.errorDisplay(_(
-                    "Installing {packages} failed ({error}). Offline? Install them from wheel "
-                    "files with slicer.util.pip_install('--no-index --find-links FOLDER "
-                    "...').").format(packages=", ".join(missing), error=error))
+                    "PyTorch {version} is too old: Tumor Classifier needs {needed}. Open the "
+                    "PyTorch Utils module, uninstall PyTorch, install it again (it picks a new "
+                    "version for your GPU), and restart Slicer.").format(
+                        version=torchVersion, needed=requirement("torch")))
                 return False
-        return True
+            problems = missing_or_old(SLICER_PIP_PACKAGES)
+            if problems:
+                packages = [requirement(name) for name in problems]
+                if askConfirmation and not slicer.util.confirmOkCancelDisplay(_(
+                        "Tumor Classifier needs these Python packages: {packages}. Install "
+                        "now? PyTorch, numpy, SimpleITK and VTK are kept as they are.").format(
+                            packages=", ".join(packages))):
+                    return False
+                self._pipInstall(packages)
+            remaining = missing_or_old()
+            if remaining:
+                slicer.util.errorDisplay(_(
+                    "Tumor Classifier cannot run: {problems}. If a package needs a newer "
+                    "PyTorch, update PyTorch in the PyTorch Utils module; offline, install "
+                    "wheel files with slicer.util.pip_install('--no-index --find-links FOLDER "
+                    "PACKAGE').").format(problems=describe_problems(remaining)))
+                return False
+            return True
+        finally:
+            self.installing = False
 
-    def classifier(self, model=None, device="auto"):
-        """A loaded classifier, kept for reuse (loading checks hashes and runs a test input)."""
-        key = (model or "", device)
-        if key not in self._classifiers:
-            from TumorClassifierLib.inference import Classifier
-            self._classifiers[key] = Classifier.from_bundle(model, device=device)
-        return self._classifiers[key]
+    @staticmethod
+    def _installTorch(askConfirmation, minimum):
+        try:
+            import PyTorchUtils
+        except ImportError:
+            slicer.util.errorDisplay(_("Install the PyTorch extension from the Extensions "
+                                       "Manager first, then restart Slicer."))
+            return False
+        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+        return torchLogic.installTorch(askConfirmation=askConfirmation,
+                                       torchVersionRequirement=f">={minimum}") is not None
+
+    @staticmethod
+    def _pipInstall(packages):
+        """pip with constraints that keep torch, numpy, SimpleITK and vtk as installed, so that
+        no install can swap the torch build the user chose."""
+        import importlib
+        from TumorClassifierLib.requirements import pinned_constraints
+        handle, constraints = tempfile.mkstemp(suffix="-constraints.txt")
+        with os.fdopen(handle, "w") as stream:
+            stream.write("\n".join(pinned_constraints()) + "\n")
+        try:
+            slicer.util.pip_install(packages + ["-c", constraints])
+        except Exception as error:  # pip's own message says what failed
+            logging.error(f"TumorClassifier: pip install {' '.join(packages)} failed: {error}")
+        finally:
+            os.remove(constraints)
+            importlib.invalidate_caches()
+
+    # -- models ---------------------------------------------------------------------------
+    @staticmethod
+    def modelClasses(model=None):
+        """[(code, name)] of a bundle (None: the bundled default), read without torch."""
+        from TumorClassifierLib.bundle_files import read_metadata
+        metadata = read_metadata(model)
+        from TumorClassifierLib.classes import CLASS_CODES, DISPLAY_NAMES
+        codes = metadata.get("class_codes", CLASS_CODES)
+        names = metadata.get("display_names", DISPLAY_NAMES)
+        return [(code, names.get(code, code)) for code in codes]
+
+    # -- the worker -----------------------------------------------------------------------
+    def startWorker(self):
+        """Start the worker process if it is not running (returns at once)."""
+        from TumorClassifierLib.worker_client import WorkerProcess
+        if self.worker is None:
+            self.worker = WorkerProcess(python=self.pythonExecutable or _pythonSlicer(),
+                                        env=self.workerEnvironment or _startupEnvironment())
+        if not self.worker.alive:
+            self.worker.start()
+            self._timer.start()
+        return self.worker
+
+    def shutdownWorker(self):
+        """End the worker (module cleanup, application exit); a running job is cancelled."""
+        self.cancel()
+        self._timer.stop()
+        if self.worker is not None:
+            self.worker.close(timeout=2)
+
+    def pollWorker(self):
+        """Handle what the worker has said since the last call (the timer calls this)."""
+        if self.worker is None:
+            return
+        for message in self.worker.poll():
+            kind = message.get("type")
+            if kind == "ready":
+                if self.workerReadyCallback:
+                    self.workerReadyCallback(message.get("devices", []))
+            elif kind == "log":
+                logging.info(f"TumorClassifier worker: {message['message']}")
+            elif kind in ("exited", "fatal"):
+                self._timer.stop()
+                self._finish("failed", message["message"])
+            elif self.job is not None and message.get("id") == self.job.requestId:
+                self._onJobMessage(message)
+
+    def _onJobMessage(self, message):
+        kind = message["type"]
+        if kind == "progress":
+            if self.job.onProgress:
+                self.job.onProgress(message["stage"], message["fraction"])
+        elif kind == "result":
+            self._loadResult(message)
+        elif kind == "error":
+            self._finish("failed", message["message"])
+
+    # -- classifying ----------------------------------------------------------------------
+    def startClassification(self, volumeNode, model=None, device="auto", camClass=None,
+                            tta=False, force=False, onProgress=None, onFinished=None,
+                            showResults=True):
+        """Start classifying `volumeNode` in the worker; returns the ClassificationJob.
+        `onFinished(job)` is called once, on the main thread, when it is done, failed or
+        cancelled. The node itself is never changed: a copy with its parent transforms
+        hardened goes to the worker."""
+        from TumorClassifierLib.mrml_bridge import node_to_world_volume
+        from TumorClassifierLib.volume import write_volume
+        if self.job is not None and not self.job.finished:
+            raise RuntimeError(_("A classification is already running; cancel it first."))
+        if volumeNode is None or volumeNode.GetImageData() is None:
+            raise ValueError(_("The input volume has no image data."))
+        folder = tempfile.mkdtemp(prefix="TumorClassifier-", dir=_temporaryFolder())
+        job = ClassificationJob(volumeNode, folder, onProgress, onFinished, showResults)
+        try:
+            path = os.path.join(folder, "input.nrrd")
+            write_volume(node_to_world_volume(volumeNode), path, compress=False)
+            self.startWorker()
+            job.requestId = self.worker.send({
+                "type": "classify", "input": path, "out": os.path.join(folder, "out"),
+                "case": volumeNode.GetName(), "model": model, "device": device,
+                "cam_class": camClass, "tta": bool(tta), "force": bool(force)})
+        except Exception:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self.job = job
+        self._observeScene(volumeNode)
+        return job
+
+    def cancel(self, message=None):
+        """Stop the running classification at once (the worker is killed: even the network
+        stops); the scene is left as it was. The next classification starts a new worker."""
+        if self.job is None or self.job.finished:
+            return
+        if self.worker is not None:
+            self.worker.kill()
+        self._finish("cancelled", message or _("Cancelled; the scene was not changed."))
+
+    def _loadResult(self, message):
+        from TumorClassifierLib.result import ClassificationResult
+        from TumorClassifierLib.volume import read_volume
+        job = self.job
+        try:
+            import json
+            with open(message["files"]["probabilities"], encoding="utf-8") as stream:
+                record = json.load(stream)
+            job.result = ClassificationResult.from_dict(
+                record, read_volume(message["files"]["heatmap"]))
+            if job.showResults:
+                job.nodes = self.showResults(job.inputNode, job.result)
+        except Exception as error:
+            logging.exception("TumorClassifier: could not load the worker's results")
+            self._finish("failed", _("Could not load the results: {error}").format(error=error))
+            return
+        self._finish("done")
+
+    def _finish(self, status, message=""):
+        job, self.job = self.job, None
+        if job is None:
+            return
+        self._stopObservingScene()
+        job.status, job.message = status, message
+        job.seconds = time.perf_counter() - job.started
+        shutil.rmtree(job.folder, ignore_errors=True)
+        if job.onFinished:
+            job.onFinished(job)
+
+    def _observeScene(self, volumeNode):
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self._onSceneClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAboutToBeRemovedEvent,
+                         self._onNodeRemoved)
+
+    def _stopObservingScene(self):
+        self.removeObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self._onSceneClose)
+        self.removeObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAboutToBeRemovedEvent,
+                            self._onNodeRemoved)
+
+    def _onSceneClose(self, caller, event):
+        self.cancel(_("Cancelled: the scene was closed."))
+
+    @vtk.calldata_type(vtk.VTK_OBJECT)
+    def _onNodeRemoved(self, caller, event, node):
+        if self.job is not None and node is self.job.inputNode:
+            self.cancel(_("Cancelled: the input volume was removed."))
+
+    def waitFor(self, job, timeout=None):
+        """Keep the application responsive until `job` has finished."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not job.finished:
+            self.pollWorker()
+            slicer.app.processEvents()
+            if deadline is not None and time.monotonic() > deadline:
+                self.cancel(_("Cancelled: no result within {seconds} s.").format(seconds=timeout))
+            time.sleep(0.01)
+        return job
 
     def classifyVolume(self, volumeNode, model=None, device="auto", camClass=None,
-                       showResults=True, tta=False):
-        """Classify a scalar volume node; returns {"result": ClassificationResult, "nodes":
-        the heatmap, table and chart nodes (when showResults)}. `tta`: average over the 8
-        flipped passes (result.entropy says how sure the model is)."""
+                       showResults=True, tta=False, force=False, wait=True, onProgress=None):
+        """Classify a scalar volume node in the worker. wait=True (the default) returns
+        {"result": ClassificationResult, "nodes": the heatmap, table and chart nodes} and
+        raises RuntimeError on failure; wait=False returns the running ClassificationJob."""
         if not self.ensureDependencies():
             raise RuntimeError("TumorClassifier's Python dependencies are not installed")
-        from TumorClassifierLib.mrml_bridge import node_to_volume
-        result = self.classifier(model, device).classify(node_to_volume(volumeNode),
-                                                        cam_class=camClass, tta=tta)
-        nodes = self.showResults(volumeNode, result) if showResults else {}
-        return {"result": result, "nodes": nodes}
+        job = self.startClassification(volumeNode, model=model, device=device,
+                                       camClass=camClass, tta=tta, force=force,
+                                       onProgress=onProgress, showResults=showResults)
+        if not wait:
+            return job
+        self.waitFor(job)
+        if job.status != "done":
+            raise RuntimeError(job.message)
+        return {"result": job.result, "nodes": job.nodes}
 
-    def classifyFiles(self, paths, outputCsv, heatmapDir=None, model=None, device="auto",
-                      tta=False):
-        """Batch over files without touching the scene: one row per scan in `outputCsv`,
-        heatmaps and probability JSON files in `heatmapDir` (default: beside the CSV)."""
+    def classifyFiles(self, paths, outDir, resultsCsv=None, model=None, device="auto",
+                      tta=False, overlay=True, onProgress=None):
+        """Classify files in the worker without touching the scene, as the command line does:
+        per case `<case>_probabilities.json`, `<case>_heatmap.nii.gz` (and an overlay PNG) in
+        `outDir`, one row per case in `resultsCsv` (default outDir/results.csv). A re-run
+        skips the cases already in the table. Returns the batch summary (a dict)."""
         if not self.ensureDependencies():
             raise RuntimeError("TumorClassifier's Python dependencies are not installed")
-        from TumorClassifierLib.batch import cases_from_paths
-        from TumorClassifierLib.batch_runner import classify_cases
-        out = heatmapDir or os.path.dirname(os.path.abspath(outputCsv))
-        return classify_cases(self.classifier(model, device), cases_from_paths(paths), out,
-                              results_csv=outputCsv, overlay=False, echo=False, tta=tta)
+        if self.job is not None and not self.job.finished:
+            raise RuntimeError(_("A classification is running; wait for it or cancel it."))
+        worker = self.startWorker()
+        requestId = worker.send({
+            "type": "batch", "inputs": [str(p) for p in paths], "out": str(outDir),
+            "results_csv": str(resultsCsv) if resultsCsv else None, "model": model,
+            "device": device, "tta": bool(tta), "overlay": bool(overlay)})
+        answer = None
+        while answer is None:
+            for message in worker.poll():
+                if message.get("id") == requestId and message["type"] in ("result", "error"):
+                    answer = message
+                elif message.get("id") == requestId and onProgress:
+                    onProgress(message["stage"], message["fraction"])
+                elif message["type"] in ("exited", "fatal"):
+                    raise RuntimeError(message["message"])
+            slicer.app.processEvents()
+            time.sleep(0.02)
+        if answer["type"] == "error":
+            raise RuntimeError(answer["message"])
+        return answer["summary"]
 
+    # -- the scene ------------------------------------------------------------------------
     def showResults(self, volumeNode, result, opacity=0.5):
         from TumorClassifierLib.mrml_bridge import show_result
         nodes = show_result(slicer.mrmlScene, volumeNode, result, opacity)
-        self.outputs[volumeNode.GetID()] = nodes
         slicer.util.setSliceViewerLayers(background=volumeNode, foreground=nodes["heatmap"],
                                          foregroundOpacity=opacity, fit=False)
         slicer.modules.plots.logic().ShowChartInLayout(nodes["chart"])
         return nodes
 
-    def setHeatmapOpacity(self, opacity):
-        for sliceCompositeNode in slicer.util.getNodesByClass("vtkMRMLSliceCompositeNode"):
-            sliceCompositeNode.SetForegroundOpacity(opacity)
+    @staticmethod
+    def heatmapNode(volumeNode):
+        from TumorClassifierLib.mrml_bridge import ROLE_ATTRIBUTE, SOURCE_ATTRIBUTE
+        for node in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"):
+            if (node.GetAttribute(SOURCE_ATTRIBUTE) == volumeNode.GetID()
+                    and node.GetAttribute(ROLE_ATTRIBUTE) == "heatmap"):
+                return node
+        return None
+
+    def setHeatmapOpacity(self, volumeNode, opacity):
+        """Only the slice views that show this input's heatmap as their foreground."""
+        heatmap = self.heatmapNode(volumeNode)
+        if heatmap is None:
+            return
+        for composite in slicer.util.getNodesByClass("vtkMRMLSliceCompositeNode"):
+            if composite.GetForegroundVolumeID() == heatmap.GetID():
+                composite.SetForegroundOpacity(opacity)
 
     def exportReport(self, volumeNode, result, folder):
-        """probabilities.json and .csv, the heatmap (.nii.gz) and a screenshot of the views."""
+        """The command line's files (probabilities JSON, heatmap .nii.gz), a CSV of the
+        probabilities and a screenshot of the view layout; each written atomically."""
         import csv
-        import json
+        from pathlib import Path
+
+        from TumorClassifierLib.batch import Case
+        from TumorClassifierLib.outputs import write_case_outputs
+        from TumorClassifierLib.volume import atomic_output
         name = volumeNode.GetName()
-        paths = {"json": os.path.join(folder, f"{name}_probabilities.json"),
-                 "csv": os.path.join(folder, f"{name}_probabilities.csv"),
-                 "heatmap": os.path.join(folder, f"{name}_heatmap.nii.gz"),
-                 "screenshot": os.path.join(folder, f"{name}_screenshot.png")}
-        with open(paths["json"], "w", encoding="utf-8") as handle:
-            json.dump(result.to_dict(), handle, indent=2)
-        with open(paths["csv"], "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["class", "name", "probability"])
-            for code, probability in sorted(result.probabilities.items(), key=lambda i: -i[1]):
-                writer.writerow([code, result.display_names[code], f"{probability:.6f}"])
-        from TumorClassifierLib.volume import write_volume
-        write_volume(result.heatmap, paths["heatmap"])
-        slicer.util.mainWindow().centralWidget().grab().save(paths["screenshot"])
+        folder = Path(folder)
+        paths = write_case_outputs(result, Case(name, Path(name)), folder, overlay=False)
+        paths["csv"] = folder / f"{name}_probabilities.csv"
+        with atomic_output(paths["csv"], ".csv") as temporary:
+            with open(temporary, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["class", "name", "probability"])
+                for code, probability in sorted(result.probabilities.items(),
+                                                key=lambda i: -i[1]):
+                    writer.writerow([code, result.display_names[code], f"{probability:.6f}"])
+        layoutManager = slicer.app.layoutManager()
+        if layoutManager is not None:
+            import ctk
+            paths["screenshot"] = folder / f"{name}_screenshot.png"
+            with atomic_output(paths["screenshot"], ".png") as temporary:
+                ctk.ctkWidgetsUtils.grabWidget(layoutManager.viewport()).save(str(temporary))
         return paths
 
 
-def _constraintArguments():
-    """pip arguments that keep the versions of the packages Slicer itself ships."""
-    import importlib.metadata
-    import tempfile
-    pins = []
-    for package in ("numpy", "SimpleITK", "vtk"):
-        try:
-            pins.append(f"{package}=={importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    handle, path = tempfile.mkstemp(suffix="-constraints.txt")
-    with os.fdopen(handle, "w") as constraints:
-        constraints.write("\n".join(pins) + "\n")
-    return ["-c", path]
+def _pythonSlicer():
+    """Slicer's own Python interpreter for the worker (PythonSlicer, beside the application)."""
+    names = ("PythonSlicer.exe", "PythonSlicer") if os.name == "nt" else ("PythonSlicer",)
+    folders = [os.path.dirname(sys.executable)]
+    applicationDir = getattr(slicer.app, "slicerHome", None)
+    if applicationDir:
+        folders.append(os.path.join(applicationDir, "bin"))
+    for folder in folders:
+        for name in names:
+            if os.path.isfile(os.path.join(folder, name)):
+                return os.path.join(folder, name)
+    return shutil.which("PythonSlicer") or sys.executable
+
+
+def _startupEnvironment():
+    """The environment Slicer started with: PythonSlicer sets up its own paths from it, as
+    slicer.util.launchConsoleProcess does."""
+    startup = getattr(slicer.util, "startupEnvironment", None)
+    try:
+        return dict(startup()) if startup else dict(os.environ)
+    except Exception:
+        return dict(os.environ)
+
+
+def _temporaryFolder():
+    path = getattr(slicer.app, "temporaryPath", None)
+    return path if path and os.path.isdir(path) else None
 
 
 class TumorClassifierTest(ScriptedLoadableModuleTest):
-    """Run in Slicer (Developer mode, Reload and Test, or the launcher's --testing)."""
+    """Run in Slicer: Developer mode's Reload and Test, or
+    Slicer --no-main-window --python-code "slicer.selfTests['TumorClassifier'](); exit()"."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
         self.setUp()
-        self.test_classify_phantom_on_cpu()
+        self.test_classify_sample_through_the_worker()
 
-    def test_classify_phantom_on_cpu(self):
-        self.delayDisplay("Building a phantom volume")
+    def test_classify_sample_through_the_worker(self):
+        import numpy as np
+        from TumorClassifierLib.mrml_bridge import node_to_volume
+        from TumorClassifierLib.resources import sample_data_dir
+        self.delayDisplay("Loading a sample phantom (meningioma)")
+        path = str(sample_data_dir() / "phantom_s3_meningioma_0000.nii.gz")
+        volumeNode = slicer.util.loadVolume(path)
         logic = TumorClassifierLogic()
         self.assertTrue(logic.ensureDependencies())
-        import numpy as np
-        from TumorClassifierLib.mrml_bridge import node_to_volume, volume_to_node
-        from TumorClassifierLib.phantoms import case_seed, generate_phantom
-        from TumorClassifierLib.volume import Volume
-        phantom = generate_phantom("MENINGIOMA", case_seed(99, "MENINGIOMA", 0))
-        volumeNode = volume_to_node(Volume.from_sitk(phantom.scan), slicer.mrmlScene,
-                                    "phantom")
-        volumeNode.CreateDefaultDisplayNodes()
-        self.delayDisplay("Classifying on the CPU")
+        self.delayDisplay("Classifying in the worker process, on the CPU")
         output = logic.classifyVolume(volumeNode, device="cpu")
         result = output["result"]
-        self.assertAlmostEqual(sum(result.probabilities.values()), 1.0, places=6)
+        self.assertAlmostEqual(sum(result.probabilities.values()), 1.0, places=5)
         heatmap = output["nodes"]["heatmap"]
         inputMatrix, heatmapMatrix = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
         volumeNode.GetIJKToRASMatrix(inputMatrix)
@@ -442,8 +714,27 @@ class TumorClassifierTest(ScriptedLoadableModuleTest):
         for row in range(4):
             for column in range(4):
                 self.assertAlmostEqual(inputMatrix.GetElement(row, column),
-                                       heatmapMatrix.GetElement(row, column), places=6)
+                                       heatmapMatrix.GetElement(row, column), places=4)
         heat = node_to_volume(heatmap).array
         self.assertEqual(heat.shape, node_to_volume(volumeNode).array.shape)
         self.assertAlmostEqual(float(np.max(heat)), 1.0, places=5)
+        # The overlay: every slice view shows the heatmap over the input.
+        for composite in slicer.util.getNodesByClass("vtkMRMLSliceCompositeNode"):
+            self.assertEqual(composite.GetForegroundVolumeID(), heatmap.GetID())
+            self.assertEqual(composite.GetBackgroundVolumeID(), volumeNode.GetID())
+        # The peak of the heatmap lies in the phantom's lesion (dilated by 15 mm).
+        lesion = slicer.util.loadVolume(path.replace(".nii.gz", "_lesion.nii.gz"))
+        self.assertTrue(_peakNearMask(heatmap, lesion, 15.0))
+        logic.shutdownWorker()
         self.delayDisplay("Test passed")
+
+
+def _peakNearMask(heatmap, mask, millimetres):
+    import numpy as np
+    from TumorClassifierLib.mrml_bridge import node_to_volume
+    heat, lesion = node_to_volume(heatmap), node_to_volume(mask)
+    peak = np.unravel_index(np.argmax(heat.array), heat.array.shape)[::-1]
+    peakWorld = (heat.index_to_world() @ [*peak, 1])[:3]
+    k, j, i = np.nonzero(lesion.array)
+    lesionWorld = (lesion.index_to_world() @ np.c_[i, j, k, np.ones(len(i))].T)[:3].T
+    return float(np.min(np.linalg.norm(lesionWorld - peakWorld, axis=1))) <= millimetres

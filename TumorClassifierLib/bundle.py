@@ -21,6 +21,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from .atlas import load_atlas
+from .bundle_files import METADATA_FILE, WEIGHTS_FILE, read_bundle_files
 from .classes import CLASS_CODES, DISPLAY_NAMES
 from .configuration import from_dict, to_dict
 from .errors import InputError
@@ -31,9 +32,6 @@ from .volume import atomic_output
 
 FORMAT = "tumorclassifier-model"
 FORMAT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
-METADATA_FILE = "metadata.json"
-PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 
 
 @dataclass(frozen=True)
@@ -143,7 +141,7 @@ def load_bundle(path: str | os.PathLike | None = None) -> ModelBundle:
                              "missing); pass a model bundle with --model, or train one with "
                              "'tumorclassifier train'")
     path = Path(path)
-    metadata_text, weights = _read_bundle_files(path)
+    metadata_text, weights = read_bundle_files(path)
     try:
         raw = json.loads(metadata_text)
     except json.JSONDecodeError as error:
@@ -165,31 +163,6 @@ def load_bundle(path: str | os.PathLike | None = None) -> ModelBundle:
     network.eval()
     _smoke_test(network, metadata, path)
     return ModelBundle(network, metadata, path)
-
-
-def _read_bundle_files(path: Path) -> tuple[str, bytes]:
-    if not path.exists():
-        raise InputError(f"{path}: no such model bundle")
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise InputError(f"{path}: is a pickle-based PyTorch file; models are only loaded from "
-                         "safetensors bundles, because unpickling can run arbitrary code")
-    if path.is_dir():
-        metadata_file, weights_file = path / METADATA_FILE, path / WEIGHTS_FILE
-        for file in (metadata_file, weights_file):
-            if not file.is_file():
-                raise InputError(f"{path}: not a model bundle ({file.name} is missing)")
-        return metadata_file.read_text(encoding="utf-8"), weights_file.read_bytes()
-    try:
-        with zipfile.ZipFile(path) as bundle_zip:
-            names = {Path(name).name: name for name in bundle_zip.namelist()}
-            if METADATA_FILE not in names or WEIGHTS_FILE not in names:
-                raise InputError(f"{path}: not a model bundle (needs {METADATA_FILE} and "
-                                 f"{WEIGHTS_FILE})")
-            return (bundle_zip.read(names[METADATA_FILE]).decode("utf-8"),
-                    bundle_zip.read(names[WEIGHTS_FILE]))
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise InputError(f"{path}: not a model bundle folder or a readable .zip "
-                         f"({error})") from None
 
 
 def _parse_metadata(raw: dict, path: Path) -> ModelMetadata:

@@ -13,7 +13,8 @@ MODULE = ROOT / "TumorClassifier.py"
 UI = ROOT / "Resources" / "UI" / "TumorClassifier.ui"
 CMAKE = ROOT / "CMakeLists.txt"
 # What a Slicer module may import at file scope: the standard library and Slicer's own.
-ALLOWED_TOP_LEVEL = {"logging", "os", "queue", "threading", "qt", "ctk", "vtk", "slicer"}
+ALLOWED_TOP_LEVEL = {"logging", "os", "shutil", "sys", "tempfile", "time", "qt", "ctk", "vtk",
+                     "slicer"}
 
 
 def cmake_list(name: str) -> list[str]:

@@ -1,0 +1,232 @@
+"""The module's panel driven as a user drives it: real Qt widgets (PySide6, offscreen), real
+MRML (slicer-core), the real module file and worker process; the pieces of the Slicer
+application that no package provides come from slicer_application_harness.py (a test harness),
+whose idle loop holds the interpreter lock as Slicer's does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6", reason="PySide6 is not installed (pip install '.[test]')")
+slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
+
+from slicer_application_harness import slicer_application  # noqa: E402
+
+from TumorClassifierLib.batch import read_manifest  # noqa: E402
+from TumorClassifierLib.resources import sample_data_dir  # noqa: E402
+
+RUN_TIMEOUT = 300
+NETWORK_STAGE = "classifying and computing the heatmap"
+
+
+@pytest.fixture()
+def app(tmp_path):
+    with slicer_application(tmp_path) as harness:
+        yield harness
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return {case.label: case for case in read_manifest(sample_data_dir() / "manifest.csv")}
+
+
+def load_sample(scene, case):
+    logic = slicer.vtkSlicerVolumesLogic()
+    logic.SetMRMLScene(scene)
+    node = logic.AddArchetypeVolume(str(case.path), case.name)
+    assert node is not None
+    return node
+
+
+def panel_with(app, case):
+    volume = load_sample(app.scene, case)
+    widget = app.widget()
+    widget.ui.inputVolumeSelector.setCurrentNode(volume)
+    assert widget._parameterNode.inputVolume is volume
+    return widget, volume
+
+
+def output_nodes(scene) -> list:
+    return [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())
+            if scene.GetNthNode(i).GetAttribute("TumorClassifier.Role")]
+
+
+def stages_until(app, widget, stage, timeout=RUN_TIMEOUT):
+    """Idle until the status label shows `stage`; returns the progress values seen."""
+    seen = []
+
+    def reached():
+        seen.append(widget.ui.progressBar.value)
+        return stage in widget.ui.statusLabel.text
+    app.run_until(reached, timeout, step=0.002)
+    return seen
+
+
+def test_classify_fills_the_table_chart_and_overlay(app, samples):
+    widget, volume = panel_with(app, samples["MENINGIOMA"])
+    assert [widget.ui.camClassComboBox.itemData(i) for i in range(
+        widget.ui.camClassComboBox.count)] == ["", "HGG", "LGG", "METS", "PITADE", "ACSCHW",
+                                              "HEALTHY", "MENINGIOMA"]
+    widget.ui.deviceComboBox.setCurrentIndex(1)  # CPU
+    widget.ui.classifyButton.click()
+    assert widget.ui.classifyButton.text == "Cancel" and widget.ui.progressBar.visible
+    progress = []
+    app.run_until(lambda: progress.append(widget.ui.progressBar.value) or
+                  widget.ui.classifyButton.text == "Classify", RUN_TIMEOUT)
+    assert widget.ui.statusLabel.text.startswith("Done in"), widget.ui.statusLabel.text
+    assert app.messages == []
+    values = [v for v in progress if v]
+    assert values == sorted(values) and len(set(values)) >= 3  # it moved, never backwards
+    assert "%" in widget.ui.resultLabel.text and "Entropy" in widget.ui.uncertaintyLabel.text
+    table = widget.ui.probabilityTableView.unwrap().table_node
+    assert table.GetTable().GetNumberOfRows() == 7
+    heatmap = widget.logic.heatmapNode(volume)
+    composites = slicer.util.getNodesByClass("vtkMRMLSliceCompositeNode")
+    assert len(composites) == 3 and all(
+        c.GetForegroundVolumeID() == heatmap.GetID()
+        and c.GetBackgroundVolumeID() == volume.GetID() for c in composites)
+    assert {n.GetAttribute("TumorClassifier.Role") for n in output_nodes(app.scene)} == {
+        "heatmap", "table", "series", "chart"}
+    assert widget.ui.exportButton.enabled
+    assert [c.GetID() for c in app.plots.shown_charts] == [
+        n.GetID() for n in output_nodes(app.scene)
+        if n.GetAttribute("TumorClassifier.Role") == "chart"]
+    assert widget.logic.job is None and not list(Path(app.app.temporaryPath).glob(
+        "TumorClassifier-*"))  # temporary files removed
+    widget.ui.opacitySlider.value = 0.8  # only the views that show this heatmap follow
+    other = slicer.vtkMRMLSliceCompositeNode()
+    app.scene.AddNode(other)
+    other.SetForegroundOpacity(0.3)
+    widget.ui.opacitySlider.value = 0.7
+    assert all(c.GetForegroundOpacity() == pytest.approx(0.7) for c in composites)
+    assert other.GetForegroundOpacity() == pytest.approx(0.3)
+    process = widget.logic.worker.process
+    widget.cleanup()  # module cleanup ends the worker
+    assert process.poll() is not None
+
+
+def test_cancel_during_the_network_kills_the_worker_and_leaves_the_scene(app, samples):
+    widget, volume = panel_with(app, samples["HGG"])
+    nodes = app.scene.GetNumberOfNodes()
+    widget.ui.classifyButton.click()
+    stages_until(app, widget, NETWORK_STAGE)
+    process = widget.logic.worker.process
+    start = time.monotonic()
+    widget.ui.classifyButton.click()  # reads "Cancel"
+    assert process.poll() is not None and time.monotonic() - start < 1.0
+    assert widget.ui.classifyButton.text == "Classify"
+    assert widget.ui.statusLabel.text == "Cancelled; the scene was not changed."
+    app.run_until(lambda: True, 1)
+    for _ in range(30):
+        app.idle(0.01)  # whatever the dead worker had said must not reach the scene now
+    assert app.scene.GetNumberOfNodes() == nodes and output_nodes(app.scene) == []
+    assert app.messages == []
+    widget.ui.classifyButton.click()  # the next Classify starts a fresh worker and works
+    app.run_until(lambda: widget.ui.classifyButton.text == "Classify", RUN_TIMEOUT)
+    assert widget.ui.statusLabel.text.startswith("Done in")
+    assert widget.logic.worker.process.pid != process.pid
+    widget.cleanup()
+
+
+def test_closing_the_scene_mid_run_cancels_and_builds_nothing(app, samples):
+    widget, volume = panel_with(app, samples["PITADE"])
+    widget.ui.classifyButton.click()
+    stages_until(app, widget, "registering")
+    process = widget.logic.worker.process
+    app.scene.Clear(0)  # File > Close Scene
+    assert process.poll() is not None
+    for _ in range(30):
+        app.idle(0.01)
+    assert output_nodes(app.scene) == [] and widget.logic.job is None
+    assert widget.ui.classifyButton.text == "Classify"
+    assert "scene was closed" in widget.ui.statusLabel.text
+    widget.cleanup()
+
+
+def test_removing_the_input_mid_run_cancels(app, samples):
+    widget, volume = panel_with(app, samples["ACSCHW"])
+    widget.ui.classifyButton.click()
+    stages_until(app, widget, "registering")
+    app.scene.RemoveNode(volume)
+    for _ in range(30):
+        app.idle(0.01)
+    assert output_nodes(app.scene) == [] and widget.logic.job is None
+    assert "input volume was removed" in widget.ui.statusLabel.text
+    widget.cleanup()
+
+
+def test_a_worker_killed_from_outside_is_one_clear_message_and_the_next_click_works(
+        app, samples):
+    widget, volume = panel_with(app, samples["LGG"])
+    widget.ui.classifyButton.click()
+    stages_until(app, widget, "registering")
+    widget.logic.worker.process.kill()
+    app.run_until(lambda: widget.ui.classifyButton.text == "Classify", 30)
+    assert len(app.messages) == 1 and app.messages[0][0] == "error"
+    assert "stopped unexpectedly" in app.messages[0][1]
+    assert widget.ui.statusLabel.text.startswith("Failed")
+    widget.ui.classifyButton.click()
+    app.run_until(lambda: widget.ui.classifyButton.text == "Classify", RUN_TIMEOUT)
+    assert widget.ui.statusLabel.text.startswith("Done in")
+    widget.cleanup()
+
+
+def test_console_api_waits_and_returns_the_result(app, samples, tmp_path):
+    module = app.module()
+    logic = module.TumorClassifierLogic()
+    volume = load_sample(app.scene, samples["METS"])
+    output = logic.classifyVolume(volume, device="cpu")
+    assert set(output["nodes"]) == {"heatmap", "table", "chart"}
+    assert sum(output["result"].probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    paths = [samples["HGG"].path, samples["HEALTHY"].path]
+    summary = logic.classifyFiles(paths, tmp_path / "batch", overlay=False)
+    assert summary["attempted"] == 2 and summary["failures"] == 0
+    assert (tmp_path / "batch" / "results.csv").is_file()
+    assert logic.classifyFiles(paths, tmp_path / "batch")["skipped"] == 2  # resumes
+    logic.shutdownWorker()
+
+
+def test_the_harness_idle_loop_starves_python_threads_as_slicer_does(app):
+    """What makes the harness faithful: a Python thread that makes 50 calls which release the
+    interpreter lock (0.1 s of sleeping) crawls while the harness idles, as it would in
+    Slicer; the module's worker process does not care."""
+    def thread_seconds(idle):
+        done = threading.Event()
+
+        def work():
+            for _ in range(50):
+                time.sleep(0.002)
+            done.set()
+        start = time.monotonic()
+        threading.Thread(target=work).start()
+        while not done.is_set():
+            idle()
+        return time.monotonic() - start
+    free = thread_seconds(lambda: time.sleep(0.01))
+    starved = thread_seconds(lambda: app.idle(0.05))
+    assert starved > 5 * free, (starved, free)
+
+
+def test_classification_through_the_panel_takes_about_what_the_cli_takes(app, samples, tmp_path):
+    """The same scan, the same model, on the CPU: the first Classify in the panel (worker
+    start, imports, model load) against `tumorclassifier classify` as a whole process."""
+    case = samples["HGG"]
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-m", "TumorClassifierLib.cli", "classify", str(case.path),
+                    "--device", "cpu", "--no-overlay", "--out", str(tmp_path / "cli")],
+                   check=True, capture_output=True)
+    cli_seconds = time.monotonic() - start
+    widget, volume = panel_with(app, case)
+    widget.ui.deviceComboBox.setCurrentIndex(1)
+    widget.ui.classifyButton.click()
+    panel_seconds = app.run_until(lambda: widget.ui.classifyButton.text == "Classify",
+                                  RUN_TIMEOUT)
+    assert widget.ui.statusLabel.text.startswith("Done in")
+    widget.cleanup()
+    assert panel_seconds < 1.2 * cli_seconds, (panel_seconds, cli_seconds)

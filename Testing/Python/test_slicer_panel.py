@@ -230,3 +230,82 @@ def test_classification_through_the_panel_takes_about_what_the_cli_takes(app, sa
     assert widget.ui.statusLabel.text.startswith("Done in")
     widget.cleanup()
     assert panel_seconds < 1.2 * cli_seconds, (panel_seconds, cli_seconds)
+
+
+def test_installs_pin_the_installed_torch_and_the_button_is_off_meanwhile(app, samples,
+                                                                          monkeypatch):
+    """monai reported missing: the panel asks, then runs pip with constraints that hold torch,
+    numpy and SimpleITK at their installed versions; Classify cannot be clicked meanwhile."""
+    from TumorClassifierLib import requirements
+    widget, volume = panel_with(app, samples["HGG"])
+    real = requirements.missing_or_old
+    installed = []
+
+    def pretend_monai_missing(distributions=tuple(requirements.MINIMUM_VERSIONS)):
+        problems = real(distributions)
+        if "monai" in distributions and not installed:
+            problems["monai"] = None
+        return problems
+
+    def pip_install(arguments):
+        constraints = Path(arguments[arguments.index("-c") + 1]).read_text(encoding="utf-8")
+        installed.append((list(arguments), constraints, widget.ui.classifyButton.enabled))
+        widget.ui.classifyButton.click()  # a second click during the install does nothing
+    monkeypatch.setattr(requirements, "missing_or_old", pretend_monai_missing)
+    monkeypatch.setattr(slicer.util, "pip_install", pip_install)
+    assert widget.logic.ensureDependencies(askConfirmation=True)
+    (arguments, constraints, enabled), = installed
+    assert arguments[0] == "monai>=1.3" and arguments[1] == "-c"
+    for name in ("torch", "numpy", "SimpleITK"):
+        assert f"{name}=={requirements.installed_version(name)}\n" in constraints + "\n"
+    assert app.messages[0][0] == "confirm" and "monai>=1.3" in app.messages[0][1]
+    assert widget.logic.job is None and widget.logic.worker is None  # no second install/run
+
+
+def test_an_old_torch_is_refused_with_what_to_do(app, samples, monkeypatch):
+    from TumorClassifierLib import requirements
+    widget, volume = panel_with(app, samples["HGG"])
+    monkeypatch.setitem(requirements.MINIMUM_VERSIONS, "torch", "99.0")
+    monkeypatch.setattr(slicer.util, "pip_install", lambda arguments: pytest.fail(
+        "nothing may be installed for an old torch"))
+    widget.ui.classifyButton.click()
+    assert widget.logic.worker is None and widget.ui.classifyButton.text == "Classify"
+    (kind, text), = app.messages
+    assert kind == "error" and "torch>=99.0" in text and "PyTorch Utils" in text
+
+
+def test_showing_the_module_never_imports_torch(tmp_path):
+    """In a fresh interpreter: set the panel up, enter it, change the model; no torch."""
+    script = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from pathlib import Path
+from slicer_application_harness import slicer_application
+with slicer_application(Path({str(tmp_path)!r})) as app:
+    widget = app.widget()
+    widget.enter(); widget.exit(); widget.enter()
+    widget.onModelChanged()
+    assert widget.ui.camClassComboBox.count == 8
+print("torch imported:", "torch" in sys.modules, "monai imported:", "monai" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "torch imported: False monai imported: False" in done.stdout
+
+
+def test_application_exit_ends_the_worker_and_its_devices_reach_the_panel(app):
+    widget = app.widget()
+    logic = widget.logic
+    logic.startWorker()
+    process = logic.worker.process
+    app.run_until(lambda: bool(logic.worker.info), 60)  # the panel's timer reads "ready"
+    devices = [widget.ui.deviceComboBox.itemData(i)
+               for i in range(widget.ui.deviceComboBox.count)]
+    assert devices == ["auto", "cpu"] + [d["device"] for d in logic.worker.info["devices"]
+                                         if d["device"] != "cpu"]
+    widget._fillDevices([{"device": "cuda:0", "name": "Some GPU"}])  # as a GPU worker says
+    assert widget.ui.deviceComboBox.itemText(widget.ui.deviceComboBox.count - 1) == \
+        "GPU 0: Some GPU"
+    app.qapplication.aboutToQuit.emit()
+    assert process.poll() is not None

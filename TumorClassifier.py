@@ -316,6 +316,7 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         self.installing = False
         self.pythonExecutable = None  # default: PythonSlicer
         self.workerEnvironment = None  # default: Slicer's startup environment
+        self._requestHandlers = {}  # request id -> callable(message), for console requests
         self._timer = qt.QTimer()
         self._timer.setInterval(POLL_INTERVAL_MS)
         self._timer.timeout.connect(self.pollWorker)
@@ -439,7 +440,11 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
                 logging.info(f"TumorClassifier worker: {message['message']}")
             elif kind in ("exited", "fatal"):
                 self._timer.stop()
+                for handler in list(self._requestHandlers.values()):
+                    handler(message)
                 self._finish("failed", message["message"])
+            elif message.get("id") in self._requestHandlers:
+                self._requestHandlers[message["id"]](message)
             elif self.job is not None and message.get("id") == self.job.requestId:
                 self._onJobMessage(message)
 
@@ -576,27 +581,45 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         skips the cases already in the table. Returns the batch summary (a dict)."""
         if not self.ensureDependencies():
             raise RuntimeError("TumorClassifier's Python dependencies are not installed")
+        answer = self._request({
+            "type": "batch", "inputs": [str(p) for p in paths], "out": str(outDir),
+            "results_csv": str(resultsCsv) if resultsCsv else None, "model": model,
+            "device": device, "tta": bool(tta), "overlay": bool(overlay)}, onProgress)
+        return answer["summary"]
+
+    def fetchModel(self, url, sha256, onProgress=None):
+        """Download a published model bundle once into the user's model cache (shared by
+        Slicer versions), or find it there - also a file put there by hand, offline - and
+        return its path, for `model=` or the panel's model list."""
+        if not self.ensureDependencies():
+            raise RuntimeError("TumorClassifier's Python dependencies are not installed")
+        return self._request({"type": "fetch_model", "url": url, "sha256": sha256},
+                             onProgress)["path"]
+
+    def _request(self, request, onProgress=None):
+        """Send one request to the worker and keep the application responsive until its
+        answer; RuntimeError with the worker's one-line message on failure."""
         if self.job is not None and not self.job.finished:
             raise RuntimeError(_("A classification is running; wait for it or cancel it."))
         worker = self.startWorker()
-        requestId = worker.send({
-            "type": "batch", "inputs": [str(p) for p in paths], "out": str(outDir),
-            "results_csv": str(resultsCsv) if resultsCsv else None, "model": model,
-            "device": device, "tta": bool(tta), "overlay": bool(overlay)})
-        answer = None
-        while answer is None:
-            for message in worker.poll():
-                if message.get("id") == requestId and message["type"] in ("result", "error"):
-                    answer = message
-                elif message.get("id") == requestId and onProgress:
-                    onProgress(message["stage"], message["fraction"])
-                elif message["type"] in ("exited", "fatal"):
-                    raise RuntimeError(message["message"])
-            slicer.app.processEvents()
-            time.sleep(0.02)
-        if answer["type"] == "error":
-            raise RuntimeError(answer["message"])
-        return answer["summary"]
+        requestId = worker.send(request)
+        answers = []
+        self._requestHandlers[requestId] = answers.append
+        try:
+            while True:
+                self.pollWorker()  # the timer may poll too: both hand this request's answers on
+                for message in answers:
+                    if message["type"] == "result":
+                        return message
+                    if message["type"] in ("error", "exited", "fatal"):
+                        raise RuntimeError(message["message"])
+                    if onProgress and message["type"] == "progress":
+                        onProgress(message["stage"], message["fraction"])
+                answers.clear()
+                slicer.app.processEvents()
+                time.sleep(0.02)
+        finally:
+            self._requestHandlers.pop(requestId, None)
 
     # -- the scene ------------------------------------------------------------------------
     def showResults(self, volumeNode, result, opacity=0.5):

@@ -4,6 +4,7 @@
                                      [--cam-class C] [--force] [--debug]
     tumorclassifier demo [--out DIR]      classify the bundled sample scans
     tumorclassifier info [--model B]      show a model's card
+    tumorclassifier fetch-model URL --sha256 HEX   download a published bundle into the cache
     tumorclassifier phantoms --out DIR --per-class N --seed S
     tumorclassifier train --manifest CSV --out MODEL_DIR [--fold K] [--resume] ...
     tumorclassifier evaluate --model B --manifest CSV --out REPORT_DIR
@@ -49,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="show what a model bundle says about itself")
     info.add_argument("--model", type=Path, help="bundle folder or .zip (default: bundled)")
 
+    fetch = commands.add_parser("fetch-model", help="download a published model bundle once "
+                                "into the user's model cache (or find it there) and print its "
+                                "path")
+    fetch.add_argument("url", help="the bundle's https address (a .zip)")
+    fetch.add_argument("--sha256", required=True, help="the bundle's published sha256")
+    fetch.add_argument("--cache", type=Path, help="cache folder (default: the user's model "
+                       "cache, or $TUMORCLASSIFIER_CACHE)")
+
     phantoms = commands.add_parser("phantoms", help="write a synthetic cohort of all classes")
     phantoms.add_argument("--out", type=Path, required=True)
     phantoms.add_argument("--per-class", type=int, required=True)
@@ -82,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--precision", default="auto",
                           choices=("auto", "float32", "bfloat16"))
-    for sub in (classify, demo, info, phantoms, train, evaluate):
+    for sub in (classify, demo, info, fetch, phantoms, train, evaluate):
         # SUPPRESS: a sub-command's default must not undo a --debug given before it.
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show tracebacks")
@@ -122,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             return _info(args)
         if args.command == "phantoms":
             return _phantoms(args)
+        if args.command == "fetch-model":
+            return _fetch_model(args)
         if args.command == "train":
             return _train(args)
         if args.command == "evaluate":
@@ -142,6 +153,12 @@ def _info(args) -> int:
     from .configuration import to_dict
     bundle = load_bundle(args.model)
     print(json.dumps(to_dict(bundle.metadata), indent=2))
+    return EXIT_OK
+
+
+def _fetch_model(args) -> int:
+    from .model_cache import fetch_bundle
+    print(fetch_bundle(args.url, args.sha256, cache=args.cache))
     return EXIT_OK
 
 

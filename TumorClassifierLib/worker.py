@@ -91,6 +91,16 @@ class Worker:
         return {"files": {key: str(value) for key, value in files.items()},
                 "result": result.to_dict()}
 
+    def _fetch_model(self, request: dict) -> dict:
+        from .model_cache import fetch_bundle
+
+        def downloaded(done: int, total: int | None) -> None:
+            self._progress(request, "downloading the model", done / total if total else 0.0,
+                           f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f} MB" if total else ""))
+        path = fetch_bundle(_required(request, "url"), _required(request, "sha256"),
+                            cache=request.get("cache"), progress=downloaded)
+        return {"path": str(path)}
+
     def _batch(self, request: dict) -> dict:
         from .batch import cases_from_paths
         from .batch_runner import classify_cases

@@ -6,12 +6,14 @@ Requests (stdin), each with an `id` chosen by the client:
      "tta": false, "force": false, "overlay": false}
     {"id": "2", "type": "batch", "inputs": [PATH...], "out": DIR, "results_csv": PATH|null,
      "model": ..., "device": ..., ...}
+    {"id": "3", "type": "fetch_model", "url": URL, "sha256": HEX, "cache": DIR|null}
 Answers (stdout):
     {"type": "ready", "protocol": 1, "pid": N, "devices": [...], "versions": {...}}
     {"type": "progress", "id": ..., "stage": TEXT, "fraction": 0..1, "message": TEXT}
     {"type": "result", "id": ..., "files": {"heatmap": PATH, "probabilities": PATH},
      "result": {... ClassificationResult.to_dict() ...}}            (classify)
     {"type": "result", "id": ..., "summary": {...}}                  (batch)
+    {"type": "result", "id": ..., "path": PATH}                      (fetch_model)
     {"type": "error", "id": ..., "kind": "input"|"internal", "message": ONE LINE}
 A line that is not a JSON object (something printed by a library) is passed on as
 {"type": "log", "message": LINE}.
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 
 PROTOCOL_VERSION = 1
-REQUEST_TYPES = ("classify", "batch")
+REQUEST_TYPES = ("classify", "batch", "fetch_model")
 FINAL_TYPES = ("result", "error")  # the last answer to a request
 
 

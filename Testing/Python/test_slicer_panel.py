@@ -309,3 +309,31 @@ def test_application_exit_ends_the_worker_and_its_devices_reach_the_panel(app):
         "GPU 0: Some GPU"
     app.qapplication.aboutToQuit.emit()
     assert process.poll() is not None
+
+
+def test_console_fetch_model_downloads_through_the_worker(app, tmp_path, monkeypatch):
+    """A bundle on a local server (127.0.0.1): fetched into the cache by the worker, with the
+    panel's own timer running meanwhile, then used to classify."""
+    import hashlib
+
+    from test_model_cache import BundleServer
+
+    from conftest import make_tiny_bundle
+    data = make_tiny_bundle(tmp_path / "tiny.zip", archive=True).read_bytes()
+    server = BundleServer({"tiny.zip": data})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("TUMORCLASSIFIER_CACHE", str(tmp_path / "cache"))
+        widget = app.widget()  # its timer polls the same worker while the console waits
+        stages = []
+        path = widget.logic.fetchModel(f"{server.url}/tiny.zip",
+                                       hashlib.sha256(data).hexdigest(),
+                                       onProgress=lambda stage, f: stages.append(stage))
+        assert Path(path) == tmp_path / "cache" / "tiny.zip" and "downloading the model" in stages
+        with pytest.raises(RuntimeError, match="not the expected"):
+            widget.logic.fetchModel(f"{server.url}/tiny.zip", "0" * 64)  # cached file differs
+        assert widget.logic.modelClasses(path)[0] == ("HGG", "High-grade glioma")
+        widget.cleanup()
+    finally:
+        server.shutdown()
+        server.server_close()

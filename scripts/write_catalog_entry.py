@@ -28,14 +28,15 @@ def cmake_setting(name: str, cmake: Path = ROOT / "CMakeLists.txt") -> str:
     return match.group(1)
 
 
-def catalog_entry(repository: str, revision: str = "main") -> dict:
+def catalog_entry(repository: str, revision: str = "main",
+                  cmake: Path = ROOT / "CMakeLists.txt") -> dict:
     if not re.match(r"^https://\S+$", repository):
         raise SystemExit(f"--repository must be the repository's https address, not "
                          f"{repository!r}")
     return {"$schema": SCHEMA,
-            "build_dependencies": cmake_setting("EXTENSION_DEPENDS").split(),
+            "build_dependencies": cmake_setting("EXTENSION_DEPENDS", cmake).split(),
             "build_subdirectory": ".",
-            "category": cmake_setting("EXTENSION_CATEGORY"),
+            "category": cmake_setting("EXTENSION_CATEGORY", cmake),
             "scm_revision": revision,
             "scm_type": "git",
             "scm_url": repository if repository.endswith(".git") else repository + ".git",

@@ -29,7 +29,7 @@ from slicer.util import VTKObservationMixin
 MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODEL = "bundled default model"
 MODEL_SETTING = "TumorClassifier/ModelPath"
-POLL_INTERVAL_MS = 100
+POLL_INTERVAL_MS = 20  # while the worker has work; a non-blocking read costs microseconds
 
 
 class TumorClassifier(ScriptedLoadableModule):
@@ -447,6 +447,9 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
                 self._requestHandlers[message["id"]](message)
             elif self.job is not None and message.get("id") == self.job.requestId:
                 self._onJobMessage(message)
+        idle = self.job is None and not self._requestHandlers and not self.worker.busy
+        if idle and (self.worker.info or not self.worker.alive):
+            self._timer.stop()  # nothing to wait for; the next request starts it again
 
     def _onJobMessage(self, message):
         kind = message["type"]
@@ -481,12 +484,14 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
             job.requestId = self.worker.send({
                 "type": "classify", "input": path, "out": os.path.join(folder, "out"),
                 "case": volumeNode.GetName(), "model": model, "device": device,
-                "cam_class": camClass, "tta": bool(tta), "force": bool(force)})
+                "cam_class": camClass, "tta": bool(tta), "force": bool(force),
+                "heatmap_format": "nrrd"})  # a temporary file: uncompressed is faster
         except Exception:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         self.job = job
         self._observeScene(volumeNode)
+        self._timer.start()
         return job
 
     def cancel(self, message=None):
@@ -500,14 +505,14 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
 
     def _loadResult(self, message):
         from TumorClassifierLib.result import ClassificationResult
-        from TumorClassifierLib.volume import read_volume
+        from TumorClassifierLib.volume import read_own_volume
         job = self.job
         try:
             import json
             with open(message["files"]["probabilities"], encoding="utf-8") as stream:
                 record = json.load(stream)
             job.result = ClassificationResult.from_dict(
-                record, read_volume(message["files"]["heatmap"]))
+                record, read_own_volume(message["files"]["heatmap"]))
             if job.showResults:
                 job.nodes = self.showResults(job.inputNode, job.result)
         except Exception as error:

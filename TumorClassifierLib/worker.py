@@ -73,7 +73,7 @@ class Worker:
     def _classify(self, request: dict) -> dict:
         from .batch import Case
         from .errors import InputError
-        from .outputs import write_case_outputs
+        from .outputs import HEATMAP_FORMATS, write_case_outputs
         from .volume import case_name
         path, out = _required(request, "input"), Path(_required(request, "out"))
         classifier = self.classifier(request)
@@ -83,8 +83,13 @@ class Worker:
             progress=lambda stage, fraction: self._classify_progress(request, stage, fraction))
         self._progress(request, "writing the results", WRITING_FRACTION)
         case = Case(request.get("case") or case_name(path), Path(path))
+        heatmap_format = request.get("heatmap_format") or "nii.gz"
+        if heatmap_format not in HEATMAP_FORMATS:
+            raise InputError(f"heatmap_format must be one of {', '.join(HEATMAP_FORMATS)}, not "
+                             f"{heatmap_format!r}")
         try:
-            files = write_case_outputs(result, case, out, overlay=bool(request.get("overlay")))
+            files = write_case_outputs(result, case, out, overlay=bool(request.get("overlay")),
+                                       heatmap_format=heatmap_format)
         except OSError as error:
             raise InputError(f"{out}: cannot write the results ({error.strerror or error})") \
                 from None
@@ -155,6 +160,8 @@ def protect_stdout():
 
 def main() -> int:
     channel = protect_stdout()
+    from .allocator import retain_freed_memory
+    retain_freed_memory()  # a long-running server: reuse each scan's large arrays
     from .requirements import describe_problems, installed_version, missing_or_old
     problems = missing_or_old()
     if problems:

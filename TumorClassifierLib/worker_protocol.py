@@ -3,7 +3,7 @@
 Requests (stdin), each with an `id` chosen by the client:
     {"id": "1", "type": "classify", "input": PATH, "out": DIR, "case": NAME,
      "model": BUNDLE|null, "device": "auto", "precision": "auto", "cam_class": null,
-     "tta": false, "force": false, "overlay": false}
+     "tta": false, "force": false, "overlay": false, "heatmap_format": "nii.gz"|"nrrd"}
     {"id": "2", "type": "batch", "inputs": [PATH...], "out": DIR, "results_csv": PATH|null,
      "model": ..., "device": ..., ...}
     {"id": "3", "type": "fetch_model", "url": URL, "sha256": HEX, "cache": DIR|null}

@@ -167,3 +167,21 @@ def test_stdin_closing_ends_the_worker(tmp_path):
     process = worker.process
     worker.close(timeout=30)
     assert process.returncode == 0
+
+
+def test_the_modules_uncompressed_heatmap_holds_the_same_map(worker, tiny_bundle, samples,
+                                                             tmp_path):
+    import numpy as np
+
+    from TumorClassifierLib.volume import read_own_volume
+    path = samples["ACSCHW"].path
+    answers = {fmt: worker.wait(worker.send(classify_request(
+        path, tmp_path / fmt, tiny_bundle, heatmap_format=fmt)), ANSWER_TIMEOUT)
+        for fmt in ("nii.gz", "nrrd")}
+    assert answers["nrrd"]["files"]["heatmap"].endswith("_heatmap.nrrd")
+    maps = {fmt: read_own_volume(a["files"]["heatmap"]) for fmt, a in answers.items()}
+    np.testing.assert_array_equal(maps["nrrd"].array, maps["nii.gz"].array)
+    assert maps["nrrd"].same_geometry(maps["nii.gz"], atol=1e-5)
+    wrong = worker.wait(worker.send(classify_request(path, tmp_path, tiny_bundle,
+                                                     heatmap_format="png")), ANSWER_TIMEOUT)
+    assert wrong["type"] == "error" and "heatmap_format must be one of" in wrong["message"]

@@ -693,7 +693,13 @@ def _pythonSlicer():
         for name in names:
             if os.path.isfile(os.path.join(folder, name)):
                 return os.path.join(folder, name)
-    return shutil.which("PythonSlicer") or sys.executable
+    found = shutil.which("PythonSlicer")
+    if found:
+        return found
+    if os.path.basename(sys.executable).lower().startswith("python"):
+        return sys.executable  # already a Python interpreter (PythonSlicer itself, or a test)
+    raise RuntimeError(_("Slicer's Python (PythonSlicer) was not found in {folders}.").format(
+        folders=", ".join(folders)))
 
 
 def _startupEnvironment():

@@ -14,7 +14,8 @@ What is stood in for, and how (each piece is small and named here):
   module uses.
 - `slicer.modules.plots.logic()` (records the chart shown), `slicer.app` (processEvents, layoutManager() - None, as without a main window -,
   startupEnvironment, temporaryPath, the override cursor, aboutToQuit), `slicer.util`'s dialogs
-  (they record what they would have shown), `slicer.util.loadUI` and `childWidgetVariables`,
+  (they record what they would have shown), `slicer.util.loadUI`, `childWidgetVariables` and
+  `loadVolume` (through MRML's volumes logic),
   `slicer.i18n`, `slicer.ScriptedLoadableModule` and `slicer.parameterNodeWrapper` (a
   parameter node that stores the two kinds of parameter the module uses on a real
   vtkMRMLScriptedModuleNode and binds them to widgets by their SlicerParameterName).
@@ -397,6 +398,7 @@ class Harness:
                    "warningDisplay": lambda text, **kw: self.messages.append(("warning", text)),
                    "confirmOkCancelDisplay": self._confirm,
                    "mainWindow": lambda: None,
+                   "loadVolume": self._load_volume,
                    "pip_install": self._refuse_pip}
         self._saved["util"] = {name: getattr(util, name, None) for name in patches}
         for name, function in patches.items():
@@ -416,6 +418,15 @@ class Harness:
     def _confirm(self, text, **kwargs):
         self.messages.append(("confirm", text))
         return self.confirm
+
+    def _load_volume(self, path, properties=None, returnNode=False):
+        """slicer.util.loadVolume through MRML's volumes logic (the IO manager is the app's)."""
+        logic = slicer.vtkSlicerVolumesLogic()
+        logic.SetMRMLScene(slicer.mrmlScene)
+        node = logic.AddArchetypeVolume(str(path), Path(path).name.split(".")[0])
+        if node is None:
+            raise RuntimeError(f"Failed to load volume: {path}")
+        return node
 
     def _refuse_pip(self, *args, **kwargs):
         raise AssertionError(f"the harness installs nothing: pip_install{args}")

@@ -337,3 +337,10 @@ def test_console_fetch_model_downloads_through_the_worker(app, tmp_path, monkeyp
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_in_slicer_self_test_passes_here(app):
+    """TumorClassifierTest, the test Slicer runs (selfTests / ctest), on the harness."""
+    module = app.module()
+    test = module.TumorClassifierTest()
+    test.runTest()

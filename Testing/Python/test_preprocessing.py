@@ -3,8 +3,10 @@ import pytest
 import SimpleITK as sitk
 
 from TumorClassifierLib.errors import InputError, RegistrationFailed
-from TumorClassifierLib.preprocessing import (PreprocessingConfig, bias_correct,
-                                              is_skull_stripped, preprocess)
+from TumorClassifierLib.preprocessing import (PreprocessingConfig, SkullEvidence,
+                                              bias_correct, bright_region_litres,
+                                              is_skull_stripped, preprocess,
+                                              register_to_best_atlas)
 from TumorClassifierLib.volume import Volume
 from conftest import plant_lesion, restore, shrink
 
@@ -25,6 +27,43 @@ def test_skull_stripped_detection(atlas, head):
     assert not is_skull_stripped(head, SMALL)
     assert is_skull_stripped(shrink(atlas.skull_stripped), SMALL)
     assert is_skull_stripped(head, PreprocessingConfig(skull_stripped="yes"))
+
+
+def noisy_stripped(atlas, sigma: float = 40.0, seed: int = 0) -> sitk.Image:
+    """The stripped atlas at 2 mm with Rician noise everywhere: a background that is not one
+    exact value (what a second phantom generator and some pipelines produce)."""
+    clean = shrink(atlas.skull_stripped)
+    array = sitk.GetArrayFromImage(clean).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    array = np.sqrt((array + rng.normal(0, sigma, array.shape)) ** 2 +
+                    rng.normal(0, sigma, array.shape) ** 2)
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(clean)
+    return image
+
+
+def test_bright_region_is_the_brain_or_the_head(atlas, head):
+    brain_litres, _ = bright_region_litres(shrink(atlas.skull_stripped))
+    noisy_litres, _ = bright_region_litres(noisy_stripped(atlas))
+    head_litres, _ = bright_region_litres(head)
+    assert 1.0 < brain_litres < 2.0 and head_litres > 2.6
+    assert abs(noisy_litres - brain_litres) < 0.1 * brain_litres  # noise does not move it
+
+
+def test_noisy_background_is_still_stripped_and_kept_out_of_the_brain(atlas):
+    clean = preprocess(shrink(atlas.skull_stripped), SMALL)
+    noisy = preprocess(noisy_stripped(atlas), SMALL)
+    assert noisy.skull_stripped and noisy.registration.skull_stripped_atlas
+    assert noisy.registration.ok
+    overlap = (noisy.brain_mask & clean.brain_mask).sum() / clean.brain_mask.sum()
+    assert overlap > 0.9 and noisy.brain_mask.sum() < 1.15 * clean.brain_mask.sum()
+
+
+def test_unsure_scans_are_registered_to_both_atlases_and_the_better_kept(atlas, head):
+    unsure = SkullEvidence(2.3, 0.0, 0.0, 0.0, None)
+    assert register_to_best_atlas(noisy_stripped(atlas), atlas, unsure,
+                                  SMALL).skull_stripped_atlas
+    assert not register_to_best_atlas(head, atlas, unsure, SMALL).skull_stripped_atlas
 
 
 def test_zscored_skull_stripped_input_uses_its_own_brain(atlas):

@@ -5,8 +5,8 @@ import csv
 import pytest
 
 from TumorClassifierLib.atlas import load_atlas
-from TumorClassifierLib.preprocessing import PreprocessingConfig, is_skull_stripped
-from TumorClassifierLib.registration import register_to_atlas
+from TumorClassifierLib.preprocessing import (PreprocessingConfig, register_to_best_atlas,
+                                              skull_evidence)
 from TumorClassifierLib.volume import read_sitk_image
 from conftest import REALDATA, needs_realdata
 
@@ -23,9 +23,11 @@ def manifest_rows():
 def test_real_scan_reads_and_registers(row):
     image = read_sitk_image(REALDATA / row["case"] / row["image"])
     assert image.GetDimension() == 3
-    stripped = is_skull_stripped(image, PreprocessingConfig())
-    assert stripped == row["skull"].startswith("skull-stripped")
-    result = register_to_atlas(image, load_atlas(), stripped)
+    stripped = row["skull"].startswith("skull-stripped")
+    evidence = skull_evidence(image, PreprocessingConfig())
+    assert evidence.decision in (stripped, None)  # never the wrong atlas outright
+    result = register_to_best_atlas(image, load_atlas(), evidence, PreprocessingConfig())
+    assert result.skull_stripped_atlas == stripped
     assert result.ok, result.problem
     assert result.brain_in_view > 0.9
 

@@ -98,3 +98,15 @@ def test_catalog_entry_follows_the_schema_and_the_cmake_description(tmp_path):
     refused = subprocess.run([sys.executable, str(script), "--repository", "TODO",
                               "--out", str(tmp_path)], capture_output=True, text=True)
     assert refused.returncode != 0 and "https address" in refused.stderr
+
+
+def test_cmake_includes_of_this_repository_exist():
+    included = re.findall(r"include\(\$\{CMAKE_CURRENT_SOURCE_DIR\}/([^)]+)\)",
+                          CMAKE.read_text(encoding="utf-8"))
+    assert included and all((ROOT / path).is_file() for path in included), included
+
+
+def test_the_module_reads_minimum_versions_from_the_library_only():
+    """One source of truth: no version pins written into the module file itself."""
+    text = MODULE.read_text(encoding="utf-8")
+    assert not re.search(r"[\"'](torch|monai|safetensors)\s*>=", text)

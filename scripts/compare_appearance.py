@@ -1,0 +1,154 @@
+"""Phantoms against real scans, by appearance only - never by diagnosis or accuracy.
+
+    python scripts/compare_appearance.py [--per-class 5] [--seed 11] [--out docs/appearance]
+
+Both go through the product's own preprocessing (atlas registration, 128^3 grid, z-score
+inside the brain). Compared: the histogram of the network's input inside the brain; the noise
+left inside the brain (the spread of what a 1-voxel Gaussian smoothing removes, in z units);
+and, inside lesion masks where a real case has one (never its label), the lesion's mean and
+90th-percentile z (how dark or bright it is against the rest of the brain). Writes
+appearance.png and appearance.json to --out and prints a table. The real scans are read from
+../shared/realdata and ../shared/realdata_extra; a missing folder is skipped with a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from TumorClassifierLib.atlas import load_atlas  # noqa: E402
+from TumorClassifierLib.batch import read_manifest  # noqa: E402
+from TumorClassifierLib.preprocessing import PreprocessingConfig, preprocess  # noqa: E402
+from TumorClassifierLib.volume import read_sitk_image  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+BINS = np.linspace(-4, 8, 97)
+
+
+def statistics(image: sitk.Image, lesion: sitk.Image | None, atlas, config) -> dict:
+    prepared = preprocess(image, config, atlas=atlas, allow_poor_registration=True)
+    tensor, brain = prepared.tensor[0], prepared.brain_mask
+    inner = sitk.GetArrayFromImage(sitk.BinaryErode(
+        sitk.GetImageFromArray(brain.astype(np.uint8)), [2, 2, 2])).astype(bool)
+    smooth = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(
+        sitk.GetImageFromArray(tensor), 1.0))
+    residual = (tensor - smooth)[inner]
+    result = {"histogram": np.histogram(tensor[brain], BINS, density=True)[0].tolist(),
+              "noise": float(1.4826 * np.median(np.abs(residual - np.median(residual)))),
+              "registration_correlation": prepared.registration.correlation}
+    if lesion is not None:
+        on_grid = sitk.Resample(sitk.Cast(lesion > 0, sitk.sitkUInt8), prepared.grid,
+                                prepared.registration.transform, sitk.sitkNearestNeighbor, 0)
+        inside = sitk.GetArrayFromImage(on_grid).astype(bool) & brain
+        if inside.sum() >= 20:
+            result["lesion_mean_z"] = float(tensor[inside].mean())
+            result["lesion_p90_z"] = float(np.percentile(tensor[inside], 90))
+    return result
+
+
+def real_cases():
+    for folder in ("realdata", "realdata_extra"):
+        manifest = SHARED / folder / "MANIFEST.tsv"
+        if not manifest.is_file():
+            print(f"(skipped {folder}: {manifest} is not there)")
+            continue
+        with open(manifest, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                case = SHARED / folder / row["case"]
+                masks = [m.split(" (")[0].strip() for m in row["masks"].split(";")]
+                tumour = next((case / m for m in masks if m.startswith("tumor")), None)
+                yield row["case"], case / row["image"], tumour
+
+
+def phantom_cases(per_class: int, seed: int, folder: Path):
+    from TumorClassifierLib.phantoms import write_cohort
+    manifest = write_cohort(folder, per_class=per_class, seed=seed, workers=2)
+    for case in read_manifest(manifest):
+        yield case.name, case.path, case.lesion_mask
+
+
+def collect(cases, atlas, config) -> dict:
+    results = {}
+    for name, path, lesion in cases:
+        image = read_sitk_image(path)
+        mask = sitk.ReadImage(str(lesion)) if lesion is not None else None  # may be empty
+        results[name] = statistics(image, mask, atlas, config)
+        print(f"  {name:<34} noise {results[name]['noise']:.3f}  lesion p90 z "
+              f"{results[name].get('lesion_p90_z', float('nan')):5.2f}", flush=True)
+    return results
+
+
+def figure(real: dict, phantoms: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    centres = (BINS[:-1] + BINS[1:]) / 2
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for group, colour, label in ((phantoms, "tab:orange", "phantoms"),
+                                 (real, "tab:blue", "real scans")):
+        curves = np.array([r["histogram"] for r in group.values()])
+        axes[0].fill_between(centres, *np.percentile(curves, [10, 90], axis=0), color=colour,
+                             alpha=0.25)
+        axes[0].plot(centres, np.median(curves, axis=0), color=colour,
+                     label=f"{label} (n={len(group)}): median, 10-90%")
+    axes[0].set(xlabel="network input inside the brain (z)", ylabel="density",
+                title="Intensity histogram after preprocessing")
+    axes[0].legend()
+    for column, (key, title) in enumerate((("noise", "Noise left inside the brain (z)"),
+                                           ("lesion_p90_z", "Lesion 90th percentile (z)")), 1):
+        for row, (group, colour) in enumerate(((phantoms, "tab:orange"), (real, "tab:blue"))):
+            values = [r[key] for r in group.values() if key in r]
+            jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(values))
+            axes[column].scatter(values, row + jitter, color=colour, s=14)
+        axes[column].set(yticks=[0, 1], yticklabels=["phantoms", "real"], title=title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def summary_rows(real: dict, phantoms: dict) -> list[str]:
+    rows = []
+    for key in ("noise", "lesion_mean_z", "lesion_p90_z"):
+        parts = []
+        for group in (phantoms, real):
+            values = [r[key] for r in group.values() if key in r]
+            parts.append(f"{np.median(values):.2f} ({min(values):.2f}-{max(values):.2f}), "
+                         f"n={len(values)}" if values else "-")
+        rows.append(f"| {key} | {parts[0]} | {parts[1]} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-class", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "appearance")
+    args = parser.parse_args()
+    atlas, config = load_atlas(), PreprocessingConfig()
+    print("real scans")
+    real = collect(real_cases(), atlas, config)
+    with tempfile.TemporaryDirectory() as folder:
+        print(f"phantoms ({args.per_class} per class, seed {args.seed})")
+        phantoms = collect(phantom_cases(args.per_class, args.seed, Path(folder)), atlas,
+                           config)
+    if not real:
+        raise SystemExit("no real scans were found; nothing to compare against")
+    figure(real, phantoms, args.out / "appearance.png")
+    (args.out / "appearance.json").write_text(json.dumps(
+        {"real": real, "phantoms": phantoms, "bins": BINS.tolist()}, indent=1), "utf-8")
+    print("| statistic | phantoms: median (range) | real scans: median (range) |")
+    print("|---|---|---|")
+    print("\n".join(summary_rows(real, phantoms)))
+
+
+if __name__ == "__main__":
+    main()

@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     phantoms.add_argument("--workers", type=int, default=1)
     phantoms.add_argument("--spacing", type=float, help="resample to this isotropic voxel "
                           "size in mm (small files)")
+    phantoms.add_argument("--generator", type=int, choices=(1, 2), default=1,
+                          help="1: the phantoms the first default models were trained on; 2: "
+                          "each case its own tissue contrast, 1-7 mm slices, noisy stripped "
+                          "backgrounds, ghosting (default 1)")
 
     train = commands.add_parser("train", help="train a model with the paper's protocol")
     train.add_argument("--manifest", type=Path, required=True)
@@ -170,7 +174,8 @@ def _phantoms(args) -> int:
         raise InputError(f"--per-class must be at least 1, not {args.per_class}")
     with tqdm(total=args.per_class * 7, unit="case", file=sys.stderr) as bar:
         manifest = write_cohort(args.out, args.per_class, args.seed, workers=args.workers,
-                                progress=lambda row: bar.update(), spacing_mm=args.spacing)
+                                progress=lambda row: bar.update(), spacing_mm=args.spacing,
+                                generator=args.generator)
     print(f"manifest: {manifest}")
     return EXIT_OK
 

@@ -39,12 +39,91 @@ class Acquisition:
     gamma: float  # contrast change
     intensity_scale: float  # white matter ~ 1000 * intensity_scale
     dtype: str  # int16, uint16 or float32
+    # Generator 2 only (generator 1 leaves them neutral, and draws exactly as it always did):
+    generator: int = 1
+    # Tissue intensities of this case: (atlas value, value here) control points of a
+    # monotone curve; atlas values are relative to white matter (CSF 0.3, grey 0.7, WM 1,
+    # enhancing 1.5). Empty: the atlas's own contrast.
+    tissue_curve: tuple[tuple[float, float], ...] = ()
+    noise_after_stripping: bool = False  # a stripped background that is not exactly zero
+    ghosting: float = 0.0  # amplitude of a half-field-of-view ghost along the phase axis
+    ghost_axis: int = 1  # array axis (k, j, i) of that ghost
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def draw_acquisition(rng: np.random.Generator) -> Acquisition:
+GENERATORS = (1, 2)
+
+
+def draw_acquisition(rng: np.random.Generator, generator: int = 1) -> Acquisition:
+    """Generator 1: the acquisition of the phantoms the first default models were trained
+    and evaluated on (kept unchanged, so its cohorts can be drawn again). Generator 2 draws
+    over wider, overlapping ranges in SynthSeg's spirit (Billot et al., Medical Image Analysis
+    2023): each case its own tissue contrast, 1-7 mm slices, stronger bias and noise, noisy
+    stripped backgrounds, ghosting."""
+    if generator == 1:
+        return _draw_acquisition_1(rng)
+    if generator == 2:
+        return _draw_acquisition_2(rng)
+    raise ValueError(f"generator must be one of {GENERATORS}, not {generator!r}")
+
+
+def _draw_acquisition_2(rng: np.random.Generator) -> Acquisition:
+    thick = rng.random() < 0.5
+    slice_mm = float(rng.uniform(2.5, 7.0)) if thick else float(rng.uniform(0.9, 1.5))
+    orientation = (rng.choice(AXIAL_ORIENTATIONS) if thick or rng.random() < 0.6
+                   else rng.choice(OTHER_ORIENTATIONS))
+    stripped = bool(rng.random() < 0.35)
+    return Acquisition(
+        rotation_deg=tuple(float(v) for v in rng.uniform(-25, 25, 3)),
+        shift_mm=tuple(float(v) for v in rng.uniform(-30, 30, 3)),
+        scale=float(rng.uniform(0.85, 1.15)),
+        elastic_mm=float(rng.uniform(0, 6)),
+        orientation=str(orientation),
+        # A fifth with the fine in-plane grids of some real scans (0.41-0.47 mm), the rest
+        # 0.7-1.4 mm (fine grids are large: a phantom takes three times as long).
+        in_plane_mm=float(rng.uniform(0.4, 0.7) if rng.random() < 0.2
+                          else rng.uniform(0.7, 1.4)),
+        slice_mm=slice_mm,
+        fov_margin_mm=tuple(float(v) for v in rng.uniform(-25, 25, 3)),
+        skull_stripped=stripped,
+        bias=float(rng.uniform(0, 0.5)),
+        noise=float(rng.uniform(0.01, 0.08)),
+        gamma=float(rng.uniform(0.75, 1.3)),
+        intensity_scale=float(np.exp(rng.uniform(np.log(0.3), np.log(4.0)))),
+        dtype=str(rng.choice(["int16", "uint16", "float32"], p=[0.4, 0.2, 0.4])),
+        generator=2,
+        tissue_curve=draw_tissue_curve(rng),
+        noise_after_stripping=bool(stripped and rng.random() < 0.5),
+        ghosting=float(rng.uniform(0.02, 0.12)) if rng.random() < 0.25 else 0.0,
+        ghost_axis=int(rng.integers(1, 3)),
+    )
+
+
+def draw_tissue_curve(rng: np.random.Generator) -> tuple[tuple[float, float], ...]:
+    """Per-case tissue intensities in a plausible post-contrast T1 order (CSF < grey < white <
+    enhancing), with gaps that go down to the low grey-white contrast real T1c scans show."""
+    grey = rng.uniform(0.72, 0.97)
+    csf = rng.uniform(0.12, min(0.5, grey - 0.15))
+    enhancing = rng.uniform(1.08, 1.9)
+    return ((0.0, 0.0), (0.3, float(csf)), (0.7, float(grey)), (1.0, 1.0),
+            (1.5, float(enhancing)), (3.0, float(enhancing + 1.5 * (enhancing - 1.0) / 0.5)))
+
+
+def apply_tissue_curve(image: np.ndarray, curve) -> np.ndarray:
+    """The monotone piecewise-linear curve through `curve`'s points (extended linearly)."""
+    if not curve:
+        return image
+    x, y = (np.array(values, np.float32) for values in zip(*curve))
+    mapped = np.interp(image, x, y).astype(np.float32)
+    slope = (y[-1] - y[-2]) / (x[-1] - x[-2])
+    above = image > x[-1]
+    mapped[above] = y[-1] + slope * (image[above] - x[-1])
+    return mapped
+
+
+def _draw_acquisition_1(rng: np.random.Generator) -> Acquisition:
     thick = rng.random() < 0.45
     slice_mm = float(rng.uniform(2.5, 6.0)) if thick else float(rng.uniform(0.9, 1.5))
     orientation = (rng.choice(AXIAL_ORIENTATIONS) if thick or rng.random() < 0.6
@@ -168,18 +247,28 @@ def _sample(canvas: Canvas, grid_to_atlas: np.ndarray, size, elastic_mm: float, 
 
 
 def _appearance(image, brain, acquisition: Acquisition, rng) -> np.ndarray:
-    image = np.clip(image, 0, None)
+    image = apply_tissue_curve(np.clip(image, 0, None), acquisition.tissue_curve)
     image = image * np.exp(acquisition.bias * smooth_noise(image.shape, rng, 3))
+    if acquisition.ghosting:
+        shift = image.shape[acquisition.ghost_axis] // 2
+        image = image + acquisition.ghosting * np.roll(image, shift, acquisition.ghost_axis)
     sigma = acquisition.noise
-    noisy = np.sqrt((image + rng.normal(0, sigma, image.shape)) ** 2 +
-                    rng.normal(0, sigma, image.shape) ** 2)  # Rician, as magnitude images are
+    noisy = _rician(image, sigma, rng)
     if acquisition.skull_stripped:
         noisy = noisy * (brain > 0.5)
+        if acquisition.noise_after_stripping:
+            noisy = _rician(noisy, sigma, rng)
     scaled = (noisy ** acquisition.gamma) * 1000.0 * acquisition.intensity_scale
     if acquisition.dtype == "float32":
         return scaled.astype(np.float32)
     info = np.iinfo(acquisition.dtype)
     return np.clip(np.round(scaled), info.min, info.max).astype(acquisition.dtype)
+
+
+def _rician(image: np.ndarray, sigma: float, rng) -> np.ndarray:
+    """Magnitude of the image plus complex Gaussian noise, as a magnitude MR image is."""
+    return np.sqrt((image + rng.normal(0, sigma, image.shape)) ** 2 +
+                   rng.normal(0, sigma, image.shape) ** 2)
 
 
 def _to_image(array: np.ndarray, geometry: dict) -> sitk.Image:

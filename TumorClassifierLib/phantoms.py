@@ -43,7 +43,9 @@ def case_seed(seed: int, label: str, number: int) -> tuple[int, int, int]:
     return (int(seed), CLASS_CODES.index(label), int(number))
 
 
-def generate_phantom(label: str, seed: tuple[int, ...]) -> Phantom:
+def paint_case(label: str, seed: tuple[int, ...], generator: int = 1):
+    """(canvas, acquisition, rng) of one case before it is scanned: the painted head, the
+    drawn acquisition, and the random stream that scanning it goes on with."""
     if label not in PAINTERS:
         raise ValueError(f"unknown class {label!r}; choose one of {', '.join(PAINTERS)}")
     rng = np.random.default_rng(np.random.SeedSequence(list(seed)))
@@ -51,7 +53,11 @@ def generate_phantom(label: str, seed: tuple[int, ...]) -> Phantom:
     add_normal_enhancement(canvas, rng, pituitary=label != "PITADE")
     if PAINTERS[label] is not None:
         PAINTERS[label](canvas, rng)
-    acquisition = draw_acquisition(rng)
+    return canvas, draw_acquisition(rng, generator), rng
+
+
+def generate_phantom(label: str, seed: tuple[int, ...], generator: int = 1) -> Phantom:
+    canvas, acquisition, rng = paint_case(label, seed, generator)
     scan, lesion = acquire(canvas, acquisition, rng)
     return Phantom(label, tuple(seed), scan, lesion, acquisition)
 
@@ -61,14 +67,16 @@ MANIFEST_FIELDS = ["path", "case", "label", "patient_id", "lesion_mask"]
 
 def write_cohort(out: str | os.PathLike, per_class: int, seed: int,
                  classes: tuple[str, ...] = CLASS_CODES, workers: int = 1,
-                 progress=None, spacing_mm: float | None = None) -> Path:
+                 progress=None, spacing_mm: float | None = None, generator: int = 1) -> Path:
     """Write `per_class` phantoms of each class under `out` and return the manifest path.
     Cases already on disk (from an interrupted run) are kept, not redrawn. `spacing_mm`
-    resamples each scan to that isotropic voxel size (small sample files)."""
+    resamples each scan to that isotropic voxel size (small sample files). `generator`: 1 (the
+    first default models' phantoms) or 2 (wider acquisition ranges, phantom_acquisition.py);
+    generator 2's files are named phantom_g2_..."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(label, number, seed, str(out), spacing_mm) for number in range(per_class)
-            for label in classes]
+    jobs = [(label, number, seed, str(out), spacing_mm, generator)
+            for number in range(per_class) for label in classes]
     rows = []
     if workers > 1:
         # Spawned, not forked: a fork of a process that has already run ITK filters (a
@@ -92,13 +100,14 @@ def write_cohort(out: str | os.PathLike, per_class: int, seed: int,
 
 
 def _write_case(job) -> dict:
-    label, number, seed, out, spacing_mm = job
+    label, number, seed, out, spacing_mm, generator = job
     out = Path(out)
-    name = f"phantom_s{seed}_{label.lower()}_{number:04d}"
+    prefix = "phantom" if generator == 1 else f"phantom_g{generator}"  # generator 1: as before
+    name = f"{prefix}_s{seed}_{label.lower()}_{number:04d}"
     scan_path, lesion_path = out / f"{name}.nii.gz", out / f"{name}_lesion.nii.gz"
     record_path = out / f"{name}.json"
     if not record_path.is_file():  # the record is written last: its presence means done
-        phantom = generate_phantom(label, case_seed(seed, label, number))
+        phantom = generate_phantom(label, case_seed(seed, label, number), generator)
         scan, lesion = phantom.scan, phantom.lesion
         if spacing_mm:
             scan, lesion = (_isotropic(image, spacing_mm, interpolator) for image, interpolator

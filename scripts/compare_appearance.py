@@ -69,9 +69,10 @@ def real_cases():
                 yield row["case"], case / row["image"], tumour
 
 
-def phantom_cases(per_class: int, seed: int, folder: Path):
+def phantom_cases(per_class: int, seed: int, folder: Path, generator: int):
     from TumorClassifierLib.phantoms import write_cohort
-    manifest = write_cohort(folder, per_class=per_class, seed=seed, workers=2)
+    manifest = write_cohort(folder, per_class=per_class, seed=seed, workers=2,
+                            generator=generator)
     for case in read_manifest(manifest):
         yield case.name, case.path, case.lesion_mask
 
@@ -87,43 +88,48 @@ def collect(cases, atlas, config) -> dict:
     return results
 
 
-def figure(real: dict, phantoms: dict, path: Path) -> None:
+COLOURS = ("tab:orange", "tab:green", "tab:red", "tab:purple")
+
+
+def figure(groups: dict, path: Path) -> None:
+    """groups: label -> {case: statistics}; the real scans last."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     centres = (BINS[:-1] + BINS[1:]) / 2
+    colours = dict(zip(groups, COLOURS[:len(groups) - 1] + ("tab:blue",)))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for group, colour, label in ((phantoms, "tab:orange", "phantoms"),
-                                 (real, "tab:blue", "real scans")):
+    for label, group in groups.items():
         curves = np.array([r["histogram"] for r in group.values()])
-        axes[0].fill_between(centres, *np.percentile(curves, [10, 90], axis=0), color=colour,
-                             alpha=0.25)
-        axes[0].plot(centres, np.median(curves, axis=0), color=colour,
+        axes[0].fill_between(centres, *np.percentile(curves, [10, 90], axis=0),
+                             color=colours[label], alpha=0.2)
+        axes[0].plot(centres, np.median(curves, axis=0), color=colours[label],
                      label=f"{label} (n={len(group)}): median, 10-90%")
-    axes[0].set(xlabel="network input inside the brain (z)", ylabel="density",
+    axes[0].set(xlabel="network input inside the brain (z)", ylabel="density", xlim=(-4, 6),
                 title="Intensity histogram after preprocessing")
-    axes[0].legend()
+    axes[0].legend(fontsize=8)
     for column, (key, title) in enumerate((("noise", "Noise left inside the brain (z)"),
                                            ("lesion_p90_z", "Lesion 90th percentile (z)")), 1):
-        for row, (group, colour) in enumerate(((phantoms, "tab:orange"), (real, "tab:blue"))):
+        for row, (label, group) in enumerate(groups.items()):
             values = [r[key] for r in group.values() if key in r]
             jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(values))
-            axes[column].scatter(values, row + jitter, color=colour, s=14)
-        axes[column].set(yticks=[0, 1], yticklabels=["phantoms", "real"], title=title)
+            axes[column].scatter(values, row + jitter, color=colours[label], s=14)
+        axes[column].set(yticks=range(len(groups)), yticklabels=list(groups), title=title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
 
 
-def summary_rows(real: dict, phantoms: dict) -> list[str]:
-    rows = []
+def summary_rows(groups: dict) -> list[str]:
+    rows = ["| statistic | " + " | ".join(f"{label}: median (range)" for label in groups) + " |",
+            "|---" * (len(groups) + 1) + "|"]
     for key in ("noise", "lesion_mean_z", "lesion_p90_z"):
         parts = []
-        for group in (phantoms, real):
+        for group in groups.values():
             values = [r[key] for r in group.values() if key in r]
             parts.append(f"{np.median(values):.2f} ({min(values):.2f}-{max(values):.2f}), "
                          f"n={len(values)}" if values else "-")
-        rows.append(f"| {key} | {parts[0]} | {parts[1]} |")
+        rows.append(f"| {key} | " + " | ".join(parts) + " |")
     return rows
 
 
@@ -132,22 +138,26 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=5)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "appearance")
+    parser.add_argument("--generator", type=int, nargs="+", default=[1, 2],
+                        help="phantom generators to compare (phantoms.py)")
     args = parser.parse_args()
     atlas, config = load_atlas(), PreprocessingConfig()
     print("real scans")
     real = collect(real_cases(), atlas, config)
-    with tempfile.TemporaryDirectory() as folder:
-        print(f"phantoms ({args.per_class} per class, seed {args.seed})")
-        phantoms = collect(phantom_cases(args.per_class, args.seed, Path(folder)), atlas,
-                           config)
     if not real:
         raise SystemExit("no real scans were found; nothing to compare against")
-    figure(real, phantoms, args.out / "appearance.png")
+    groups = {}
+    for generator in args.generator:
+        with tempfile.TemporaryDirectory() as folder:
+            print(f"phantoms of generator {generator} ({args.per_class} per class, seed "
+                  f"{args.seed})")
+            groups[f"phantoms, generator {generator}"] = collect(
+                phantom_cases(args.per_class, args.seed, Path(folder), generator), atlas, config)
+    groups["real scans"] = real
+    figure(groups, args.out / "appearance.png")
     (args.out / "appearance.json").write_text(json.dumps(
-        {"real": real, "phantoms": phantoms, "bins": BINS.tolist()}, indent=1), "utf-8")
-    print("| statistic | phantoms: median (range) | real scans: median (range) |")
-    print("|---|---|---|")
-    print("\n".join(summary_rows(real, phantoms)))
+        {"groups": groups, "bins": BINS.tolist()}, indent=1), "utf-8")
+    print("\n".join(summary_rows(groups)))
 
 
 if __name__ == "__main__":

@@ -24,9 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from TumorClassifierLib.atlas import load_atlas  # noqa: E402
 from TumorClassifierLib.classes import CLASS_CODES  # noqa: E402
-from TumorClassifierLib.phantom_acquisition import acquire, draw_acquisition  # noqa: E402
-from TumorClassifierLib.phantom_anatomy import Canvas, add_normal_enhancement  # noqa: E402
-from TumorClassifierLib.phantoms import PAINTERS, atlas_tissues, case_seed  # noqa: E402
+from TumorClassifierLib.phantom_acquisition import acquire  # noqa: E402
+from TumorClassifierLib.phantoms import case_seed, paint_case  # noqa: E402
 from TumorClassifierLib.preprocessing import (PreprocessingConfig,  # noqa: E402
                                               most_common_value, register_to_best_atlas,
                                               skull_evidence)
@@ -39,12 +38,7 @@ OLD_MODE_FRACTION = 0.6  # the rule before: stripped when one value fills 60% of
 def phantom_variants(label: str, seed: tuple[int, ...]):
     """The same drawn head acquired with skull, stripped, and stripped with background noise
     added after stripping and the image resampled by a small rotation (interpolation)."""
-    rng = np.random.default_rng(np.random.SeedSequence(list(seed)))
-    canvas = Canvas(atlas_tissues())
-    add_normal_enhancement(canvas, rng, pituitary=label != "PITADE")
-    if PAINTERS[label] is not None:
-        PAINTERS[label](canvas, rng)
-    acquisition = draw_acquisition(rng)
+    canvas, acquisition, rng = paint_case(label, seed)
     state = rng.bit_generator.state
     for name, stripped in (("with skull", False), ("stripped", True), ("stripped+noise", True)):
         rng.bit_generator.state = state

@@ -96,3 +96,61 @@ def test_cohort_manifest_and_the_whole_preprocessing_path(phantom_cohort):
     for case in cases:
         prepared = preprocess(sitk.ReadImage(str(case.path)), name=case.name)
         assert prepared.registration.ok, (case.name, prepared.registration.problem)
+
+
+def test_generator_1_still_draws_the_bundled_samples_voxel_for_voxel(tmp_path):
+    """The samples were written by generator 1 (seed 3, 2 mm); it must not drift, so that its
+    cohorts (the default model's training and test sets) can be drawn again."""
+    from TumorClassifierLib.phantoms import _write_case
+    from TumorClassifierLib.resources import sample_data_dir
+    row = _write_case(("HGG", 0, 3, str(tmp_path), 2.0, 1))
+    drawn = sitk.ReadImage(str(tmp_path / row["path"]))
+    shipped = sitk.ReadImage(str(sample_data_dir() / row["path"]))
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(drawn),
+                                  sitk.GetArrayViewFromImage(shipped))
+    assert drawn.GetSpacing() == shipped.GetSpacing()
+
+
+def test_tissue_curves_keep_the_t1c_order_and_reach_low_contrast():
+    from TumorClassifierLib.phantom_acquisition import apply_tissue_curve, draw_tissue_curve
+    rng = np.random.default_rng(0)
+    curves = [draw_tissue_curve(rng) for _ in range(400)]
+    atlas_values = np.array([0.0, 0.3, 0.7, 1.0, 1.5, 2.5], np.float32)
+    greys = []
+    for curve in curves:
+        mapped = apply_tissue_curve(atlas_values, curve)
+        assert np.all(np.diff(mapped) > 0)  # CSF < grey < white < enhancing, monotone
+        assert mapped[3] == pytest.approx(1.0)  # white matter stays the reference
+        greys.append(mapped[2])
+    assert min(greys) < 0.75 and max(greys) > 0.94  # from the atlas's contrast to almost none
+    assert apply_tissue_curve(atlas_values, ()) is atlas_values  # generator 1: untouched
+
+
+def test_generator_2_reproducible_with_its_own_names_and_noisy_stripped_backgrounds(tmp_path):
+    from TumorClassifierLib.phantom_acquisition import draw_acquisition
+    from TumorClassifierLib.phantoms import write_cohort
+    from TumorClassifierLib.preprocessing import PreprocessingConfig, skull_evidence
+    rng = np.random.default_rng(1)
+    drawn = [draw_acquisition(rng, 2) for _ in range(300)]
+    assert all(a.generator == 2 and a.tissue_curve for a in drawn)
+    noisy = [a for a in drawn if a.noise_after_stripping]
+    assert noisy and all(a.skull_stripped for a in noisy)
+    assert 0.1 < np.mean([a.ghosting > 0 for a in drawn]) < 0.4
+    assert max(a.slice_mm for a in drawn) > 6.5 and min(a.slice_mm for a in drawn) < 1.0
+    with pytest.raises(ValueError, match="generator must be one of"):
+        draw_acquisition(rng, 3)
+    from TumorClassifierLib.phantoms import paint_case
+    seed = next(s for s in range(50)
+                if paint_case("HEALTHY", case_seed(s, "HEALTHY", 0), 2)[1].noise_after_stripping)
+    manifest = write_cohort(tmp_path, per_class=1, seed=seed, classes=("HEALTHY",),
+                            generator=2)
+    case = read_manifest(manifest)[0]
+    assert case.name.startswith("phantom_g2_")
+    scan = sitk.ReadImage(str(case.path))
+    array = sitk.GetArrayViewFromImage(scan)
+    evidence = skull_evidence(scan, PreprocessingConfig())
+    assert evidence.background_share < 0.6  # no single background value to find
+    assert evidence.decision is True  # still recognised as stripped
+    again = generate_phantom("HEALTHY", case_seed(seed, "HEALTHY", 0), 2)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(again.scan), array)
+

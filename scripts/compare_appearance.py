@@ -120,10 +120,21 @@ def figure(groups: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def add_histogram_overlap(groups: dict) -> None:
+    """Each case's histogram overlap with the real scans' median histogram (1 = the same
+    shape, 0 = disjoint): the sum over bins of the smaller density times the bin width."""
+    real = np.median([r["histogram"] for r in groups["real scans"].values()], axis=0)
+    width = BINS[1] - BINS[0]
+    for group in groups.values():
+        for statistics_of_case in group.values():
+            statistics_of_case["histogram_overlap"] = float(
+                np.minimum(statistics_of_case["histogram"], real).sum() * width)
+
+
 def summary_rows(groups: dict) -> list[str]:
     rows = ["| statistic | " + " | ".join(f"{label}: median (range)" for label in groups) + " |",
             "|---" * (len(groups) + 1) + "|"]
-    for key in ("noise", "lesion_mean_z", "lesion_p90_z"):
+    for key in ("histogram_overlap", "noise", "lesion_mean_z", "lesion_p90_z"):
         parts = []
         for group in groups.values():
             values = [r[key] for r in group.values() if key in r]
@@ -154,6 +165,7 @@ def main() -> None:
             groups[f"phantoms, generator {generator}"] = collect(
                 phantom_cases(args.per_class, args.seed, Path(folder), generator), atlas, config)
     groups["real scans"] = real
+    add_histogram_overlap(groups)
     figure(groups, args.out / "appearance.png")
     (args.out / "appearance.json").write_text(json.dumps(
         {"groups": groups, "bins": BINS.tolist()}, indent=1), "utf-8")

@@ -68,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     phantoms.add_argument("--generator", type=int, choices=(1, 2), default=1,
                           help="1: the phantoms the first default models were trained on; 2: "
                           "each case its own tissue contrast, 1-7 mm slices, noisy stripped "
-                          "backgrounds, ghosting (default 1)")
+                          "backgrounds, ghosting, class-overlapping lesion sizes, outlines and "
+                          "enhancement (default 1)")
+    phantoms.add_argument("--family", choices=("lumpy", "cluster"), help="generator 2: draw "
+                          "every lesion in this family (default: drawn per case), e.g. to "
+                          "hold one family out for validation")
 
     train = commands.add_parser("train", help="train a model with the paper's protocol")
     train.add_argument("--manifest", type=Path, required=True)
@@ -172,10 +176,12 @@ def _phantoms(args) -> int:
     from .phantoms import write_cohort
     if args.per_class < 1:
         raise InputError(f"--per-class must be at least 1, not {args.per_class}")
+    if args.family and args.generator != 2:
+        raise InputError("--family needs --generator 2")
     with tqdm(total=args.per_class * 7, unit="case", file=sys.stderr) as bar:
         manifest = write_cohort(args.out, args.per_class, args.seed, workers=args.workers,
                                 progress=lambda row: bar.update(), spacing_mm=args.spacing,
-                                generator=args.generator)
+                                generator=args.generator, family=args.family)
     print(f"manifest: {manifest}")
     return EXIT_OK
 

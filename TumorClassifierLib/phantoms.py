@@ -25,7 +25,9 @@ import SimpleITK as sitk
 from .classes import CLASS_CODES
 from .phantom_acquisition import Acquisition, acquire, draw_acquisition
 from .phantom_anatomy import Canvas, add_normal_enhancement, atlas_tissues
+from .lesion_forms import FAMILIES
 from .phantom_lesions import PAINTERS
+from .phantom_lesions_2 import PAINTERS_2
 from .volume import atomic_output, write_volume
 
 
@@ -36,6 +38,7 @@ class Phantom:
     scan: sitk.Image
     lesion: sitk.Image  # uint8, 1 = tumour, on the scan's grid
     acquisition: Acquisition
+    family: str = ""  # generator 2's lesion drawing family (lesion_forms.py)
 
 
 def case_seed(seed: int, label: str, number: int) -> tuple[int, int, int]:
@@ -43,23 +46,36 @@ def case_seed(seed: int, label: str, number: int) -> tuple[int, int, int]:
     return (int(seed), CLASS_CODES.index(label), int(number))
 
 
-def paint_case(label: str, seed: tuple[int, ...], generator: int = 1):
-    """(canvas, acquisition, rng) of one case before it is scanned: the painted head, the
-    drawn acquisition, and the random stream that scanning it goes on with."""
+def paint_case(label: str, seed: tuple[int, ...], generator: int = 1,
+               family: str | None = None):
+    """(canvas, acquisition, rng, family) of one case before it is scanned: the painted head,
+    the drawn acquisition, the random stream that scanning it goes on with, and the lesion
+    drawing family (generator 2: `family`, or drawn per case when None; generator 1: "")."""
     if label not in PAINTERS:
         raise ValueError(f"unknown class {label!r}; choose one of {', '.join(PAINTERS)}")
+    if generator == 1 and family:
+        raise ValueError("drawing families belong to generator 2")
+    if family is not None and family and family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     rng = np.random.default_rng(np.random.SeedSequence(list(seed)))
     canvas = Canvas(atlas_tissues())
     add_normal_enhancement(canvas, rng, pituitary=label != "PITADE")
-    if PAINTERS[label] is not None:
-        PAINTERS[label](canvas, rng)
-    return canvas, draw_acquisition(rng, generator), rng
+    if generator == 1:
+        family = ""
+        if PAINTERS[label] is not None:
+            PAINTERS[label](canvas, rng)
+    else:
+        family = family or str(rng.choice(FAMILIES))
+        if PAINTERS_2[label] is not None:
+            PAINTERS_2[label](canvas, rng, family)
+    return canvas, draw_acquisition(rng, generator), rng, family
 
 
-def generate_phantom(label: str, seed: tuple[int, ...], generator: int = 1) -> Phantom:
-    canvas, acquisition, rng = paint_case(label, seed, generator)
+def generate_phantom(label: str, seed: tuple[int, ...], generator: int = 1,
+                     family: str | None = None) -> Phantom:
+    canvas, acquisition, rng, family = paint_case(label, seed, generator, family)
     scan, lesion = acquire(canvas, acquisition, rng)
-    return Phantom(label, tuple(seed), scan, lesion, acquisition)
+    return Phantom(label, tuple(seed), scan, lesion, acquisition, family)
 
 
 MANIFEST_FIELDS = ["path", "case", "label", "patient_id", "lesion_mask"]
@@ -67,15 +83,17 @@ MANIFEST_FIELDS = ["path", "case", "label", "patient_id", "lesion_mask"]
 
 def write_cohort(out: str | os.PathLike, per_class: int, seed: int,
                  classes: tuple[str, ...] = CLASS_CODES, workers: int = 1,
-                 progress=None, spacing_mm: float | None = None, generator: int = 1) -> Path:
+                 progress=None, spacing_mm: float | None = None, generator: int = 1,
+                 family: str | None = None) -> Path:
     """Write `per_class` phantoms of each class under `out` and return the manifest path.
     Cases already on disk (from an interrupted run) are kept, not redrawn. `spacing_mm`
     resamples each scan to that isotropic voxel size (small sample files). `generator`: 1 (the
     first default models' phantoms) or 2 (wider acquisition ranges, phantom_acquisition.py);
-    generator 2's files are named phantom_g2_..."""
+    generator 2's files are named phantom_g2_... `family`: generator 2's lesion drawing family
+    for every case (files phantom_g2_<family>_...), or None to draw it per case."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(label, number, seed, str(out), spacing_mm, generator)
+    jobs = [(label, number, seed, str(out), spacing_mm, generator, family)
             for number in range(per_class) for label in classes]
     rows = []
     if workers > 1:
@@ -100,14 +118,15 @@ def write_cohort(out: str | os.PathLike, per_class: int, seed: int,
 
 
 def _write_case(job) -> dict:
-    label, number, seed, out, spacing_mm, generator = job
+    label, number, seed, out, spacing_mm, generator, family = job
     out = Path(out)
     prefix = "phantom" if generator == 1 else f"phantom_g{generator}"  # generator 1: as before
+    prefix += f"_{family}" if family else ""
     name = f"{prefix}_s{seed}_{label.lower()}_{number:04d}"
     scan_path, lesion_path = out / f"{name}.nii.gz", out / f"{name}_lesion.nii.gz"
     record_path = out / f"{name}.json"
     if not record_path.is_file():  # the record is written last: its presence means done
-        phantom = generate_phantom(label, case_seed(seed, label, number), generator)
+        phantom = generate_phantom(label, case_seed(seed, label, number), generator, family)
         scan, lesion = phantom.scan, phantom.lesion
         if spacing_mm:
             scan, lesion = (_isotropic(image, spacing_mm, interpolator) for image, interpolator
@@ -115,9 +134,10 @@ def _write_case(job) -> dict:
         write_volume(scan, scan_path)
         write_volume(lesion, lesion_path)
         with atomic_output(record_path, ".json") as temporary:
-            temporary.write_text(json.dumps({"label": label, "seed": list(phantom.seed),
-                                             "acquisition": phantom.acquisition.to_dict()},
-                                            indent=1), encoding="utf-8")
+            record = {"label": label, "seed": list(phantom.seed)}
+            record |= {"family": phantom.family} if phantom.family else {}
+            record["acquisition"] = phantom.acquisition.to_dict()
+            temporary.write_text(json.dumps(record, indent=1), encoding="utf-8")
     return {"path": scan_path.name, "case": name, "label": label, "patient_id": name,
             "lesion_mask": lesion_path.name}
 

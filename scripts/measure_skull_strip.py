@@ -38,7 +38,7 @@ OLD_MODE_FRACTION = 0.6  # the rule before: stripped when one value fills 60% of
 def phantom_variants(label: str, seed: tuple[int, ...]):
     """The same drawn head acquired with skull, stripped, and stripped with background noise
     added after stripping and the image resampled by a small rotation (interpolation)."""
-    canvas, acquisition, rng = paint_case(label, seed)
+    canvas, acquisition, rng, _ = paint_case(label, seed)
     state = rng.bit_generator.state
     for name, stripped in (("with skull", False), ("stripped", True), ("stripped+noise", True)):
         rng.bit_generator.state = state

@@ -103,7 +103,7 @@ def test_generator_1_still_draws_the_bundled_samples_voxel_for_voxel(tmp_path):
     cohorts (the default model's training and test sets) can be drawn again."""
     from TumorClassifierLib.phantoms import _write_case
     from TumorClassifierLib.resources import sample_data_dir
-    row = _write_case(("HGG", 0, 3, str(tmp_path), 2.0, 1))
+    row = _write_case(("HGG", 0, 3, str(tmp_path), 2.0, 1, None))
     drawn = sitk.ReadImage(str(tmp_path / row["path"]))
     shipped = sitk.ReadImage(str(sample_data_dir() / row["path"]))
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(drawn),
@@ -154,3 +154,69 @@ def test_generator_2_reproducible_with_its_own_names_and_noisy_stripped_backgrou
     again = generate_phantom("HEALTHY", case_seed(seed, "HEALTHY", 0), 2)
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(again.scan), array)
 
+
+
+def painted_2(label, seed, family):
+    from TumorClassifierLib.phantom_lesions_2 import PAINTERS_2
+    rng = np.random.default_rng(seed)
+    canvas = Canvas(atlas_tissues())
+    add_normal_enhancement(canvas, rng, pituitary=label != "PITADE")
+    if PAINTERS_2[label]:
+        PAINTERS_2[label](canvas, rng, family)
+    return canvas
+
+
+@pytest.mark.parametrize("family", ["lumpy", "cluster"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_generator_2_keeps_each_class_where_radiology_puts_it(seed, family):
+    tissues = atlas_tissues()
+    acoustic = painted_2("ACSCHW", seed, family).lesion
+    assert min(np.linalg.norm(centroid(acoustic) - CPA[side]) for side in CPA) < 15
+    pituitary = centroid(painted_2("PITADE", seed, family).lesion)
+    assert abs(pituitary[0] - MIDLINE_I) < 5 and np.linalg.norm(pituitary - SELLA) < 22
+    meningioma = painted_2("MENINGIOMA", seed, family).lesion > 0.5
+    touches_falx = np.abs(np.nonzero(meningioma)[2] - MIDLINE_I).min() < 1.5
+    assert tissues.surface_distance[meningioma].max() > -1.0 or touches_falx  # extra-axial
+    for label in ("HGG", "LGG", "METS"):  # intra-axial: inside the brain
+        lesion = painted_2(label, seed, family).lesion > 0.5
+        assert lesion.any() and tissues.surface_distance[lesion].mean() < -3, label
+    glioma = centroid(painted_2("HGG", seed, family).lesion)
+    assert abs(glioma[0] - MIDLINE_I) > 10  # in a hemisphere
+    assert not painted_2("HEALTHY", seed, family).lesion.any()
+
+
+def test_generator_2_sizes_patterns_and_counts_overlap_between_classes():
+    """What must not tell classes apart does not: a small solitary enhancing lesion occurs
+    as a metastasis and as an acoustic neuroma; a large one as a meningioma and as HGG."""
+    def volumes(label, seeds=range(12)):
+        result = []
+        for seed in seeds:
+            lesion = painted_2(label, seed, "lumpy" if seed % 2 else "cluster").lesion > 0.5
+            components = sitk.ConnectedComponent(sitk.GetImageFromArray(lesion.astype(np.uint8)))
+            result.append((lesion.sum() / 1000, int(sitk.GetArrayFromImage(components).max())))
+        return result
+    mets, acoustic, meningioma = volumes("METS"), volumes("ACSCHW"), volumes("MENINGIOMA")
+    assert any(count == 1 for _, count in mets)  # solitary metastases exist
+    assert min(v for v, _ in acoustic) < max(v for v, c in mets if c == 1)  # sizes overlap
+    assert max(v for v, _ in meningioma) > 20 and min(v for v, _ in meningioma) < 5
+
+
+def test_families_draw_different_outlines_and_fixed_families_name_their_files(tmp_path):
+    from TumorClassifierLib.lesion_forms import body
+    from TumorClassifierLib.phantoms import write_cohort
+    grids = np.meshgrid(*[np.arange(-20, 21, dtype=np.float32)] * 3, indexing="ij")
+    lumpy = body(grids, 12, np.random.default_rng(0), "lumpy")
+    cluster = body(grids, 12, np.random.default_rng(0), "cluster")
+    assert 0.2 < (lumpy > 0.5).sum() / (cluster > 0.5).sum() < 5  # the same size class
+    assert not np.array_equal(lumpy > 0.5, cluster > 0.5)
+    with pytest.raises(ValueError, match="family must be one of"):
+        body(grids, 12, np.random.default_rng(0), "other")
+    with pytest.raises(ValueError, match="families belong to generator 2"):
+        generate_phantom("HGG", case_seed(1, "HGG", 0), 1, "lumpy")
+    manifest = write_cohort(tmp_path, per_class=1, seed=4, classes=("ACSCHW",), generator=2,
+                            family="cluster")
+    case = read_manifest(manifest)[0]
+    assert case.name == "phantom_g2_cluster_s4_acschw_0000"
+    import json
+    record = json.loads((tmp_path / f"{case.name}.json").read_text())
+    assert record["family"] == "cluster" and record["acquisition"]["generator"] == 2

@@ -42,7 +42,7 @@ def draw_look(rng: np.random.Generator, family: str, pattern_weights: dict[str, 
     return LesionLook(
         family=family,
         pattern=str(rng.choice(patterns, p=weights / weights.sum())),
-        enhancement=float(rng.uniform(1.08, 1.8)) if enhancing else float(rng.uniform(0.45,
+        enhancement=float(rng.uniform(1.15, 1.8)) if enhancing else float(rng.uniform(0.45,
                                                                                      0.85)),
         rim_mm=float(rng.uniform(1.5, 6.0)),
         core_value=float(rng.uniform(0.2, 0.55)),

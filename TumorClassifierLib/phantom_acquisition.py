@@ -86,7 +86,10 @@ def _draw_acquisition_2(rng: np.random.Generator) -> Acquisition:
         in_plane_mm=float(rng.uniform(0.4, 0.7) if rng.random() < 0.2
                           else rng.uniform(0.7, 1.4)),
         slice_mm=slice_mm,
-        fov_margin_mm=tuple(float(v) for v in rng.uniform(-25, 25, 3)),
+        # In plane as generator 1; along the slices down to a slab that misses part of the
+        # head, as real 2D acquisitions often do.
+        fov_margin_mm=(float(rng.uniform(-12, 25)), float(rng.uniform(-12, 25)),
+                       float(rng.uniform(-30, 25))),
         skull_stripped=stripped,
         bias=float(rng.uniform(0, 0.5)),
         noise=float(rng.uniform(0.01, 0.08)),
@@ -106,7 +109,7 @@ def draw_tissue_curve(rng: np.random.Generator) -> tuple[tuple[float, float], ..
     enhancing), with gaps that go down to the low grey-white contrast real T1c scans show."""
     grey = rng.uniform(0.72, 0.97)
     csf = rng.uniform(0.12, min(0.5, grey - 0.15))
-    enhancing = rng.uniform(1.08, 1.9)
+    enhancing = rng.uniform(1.3, 1.8)  # lesions draw their own enhancement (lesion_forms)
     return ((0.0, 0.0), (0.3, float(csf)), (0.7, float(grey)), (1.0, 1.0),
             (1.5, float(enhancing)), (3.0, float(enhancing + 1.5 * (enhancing - 1.0) / 0.5)))
 

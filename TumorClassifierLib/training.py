@@ -39,7 +39,7 @@ from .errors import InputError
 from .folds import assign_folds
 from .network import NetworkConfig, TumorClassifierNet
 from .preprocessing import PreprocessingConfig
-from .training_data import class_weights, make_dataset
+from .training_data import AUGMENTATIONS, class_weights, make_dataset
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ class TrainingConfig:
     early_stopping_patience: int = 50
     weight_decay_l2: float = 1e-5  # on conv and dense kernels, added to the loss
     flip_probability: float = 0.5
+    # "paper": the paper's flips only; "extended": flips, affine, intensity, blur and noise
+    # (training_data.augmentation_transforms)
+    augmentation: str = "paper"
     folds: int = 8
     fold: int = 0  # which fold validates; the model trains on all the others
     seed: int = 0
@@ -59,6 +62,11 @@ class TrainingConfig:
     precision: str = "auto"
     max_hours: float = 0.0  # stop after this much wall time, preprocessing included (0: no
     # limit), keeping the best checkpoint
+
+    def __post_init__(self) -> None:
+        if self.augmentation not in AUGMENTATIONS:
+            raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, not "
+                             f"{self.augmentation!r}")
 
 
 @dataclass
@@ -106,7 +114,8 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
         torch.backends.cudnn.benchmark = True
     cache = Path(cache_dir) if cache_dir else out / "training" / "cache"
     train_set = make_dataset(training, codes, preprocessing, cache, augment=True,
-                             flip_probability=config.flip_probability)
+                             flip_probability=config.flip_probability,
+                             augmentation=config.augmentation)
     val_set = make_dataset(validation, codes, preprocessing, cache, augment=False)
     sampler = DistributedSampler(train_set, world, rank, seed=config.seed) if world > 1 else None
     val_loader = DataLoader(val_set, batch_size=config.batch_size,

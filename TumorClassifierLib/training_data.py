@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.data import PersistentDataset
-from monai.transforms import Compose, MapTransform, RandFlipd
+from monai.transforms import (Compose, MapTransform, RandAffined, RandFlipd,
+                              RandGaussianNoised, RandGaussianSmoothd, RandScaleIntensityd)
 
 from .atlas import load_atlas
 from .batch import Case
@@ -66,13 +67,60 @@ def items_of(cases: list[Case], class_codes: tuple[str, ...]) -> list[dict]:
              "label": class_codes.index(case.label), "case": case.name} for case in cases]
 
 
+AUGMENTATIONS = ("paper", "extended")
+
+
+def augmentation_transforms(augmentation: str, flip_probability: float = 0.5) -> list:
+    """"paper": the paper's only augmentation, a flip of each spatial axis. "extended": those
+    flips, then MONAI's random affine (rotation up to 10 degrees, scale +-10%, shift up to 6
+    voxels), intensity scaling, blur and noise - applied inside the brain only, so that the
+    network still sees zeros outside it, as at inference."""
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, not "
+                         f"{augmentation!r}")
+    transforms = [RandFlipd(keys="image", prob=flip_probability, spatial_axis=axis)
+                  for axis in range(3)]
+    if augmentation == "extended":
+        transforms += [
+            RandAffined(keys="image", prob=0.5, rotate_range=(0.17, 0.17, 0.17),
+                        scale_range=(0.1, 0.1, 0.1), translate_range=(6, 6, 6),
+                        mode="bilinear", padding_mode="zeros"),
+            RememberBrain(),
+            RandScaleIntensityd(keys="image", factors=0.15, prob=0.5),
+            RandGaussianSmoothd(keys="image", sigma_x=(0.4, 1.0), sigma_y=(0.4, 1.0),
+                                sigma_z=(0.4, 1.0), prob=0.2),
+            RandGaussianNoised(keys="image", std=0.1, prob=0.2),
+            ZeroOutsideBrain(),
+        ]
+    return transforms
+
+
+class RememberBrain(MapTransform):
+    """Where the (already moved) network input is not zero: the brain."""
+
+    def __init__(self) -> None:
+        super().__init__(keys=["image"])
+
+    def __call__(self, item: dict) -> dict:
+        return dict(item) | {"_brain": item["image"] != 0}
+
+
+class ZeroOutsideBrain(MapTransform):
+    def __init__(self) -> None:
+        super().__init__(keys=["image"])
+
+    def __call__(self, item: dict) -> dict:
+        result = {key: value for key, value in item.items() if key != "_brain"}
+        result["image"] = item["image"] * item["_brain"]
+        return result
+
+
 def make_dataset(cases: list[Case], class_codes: tuple[str, ...], config: PreprocessingConfig,
                  cache_dir: str | os.PathLike, augment: bool,
-                 flip_probability: float = 0.5) -> PersistentDataset:
+                 flip_probability: float = 0.5, augmentation: str = "paper") -> PersistentDataset:
     transforms = [PreprocessScan(config)]
-    if augment:  # the paper's only augmentation: flip each spatial axis independently
-        transforms += [RandFlipd(keys="image", prob=flip_probability, spatial_axis=axis)
-                       for axis in range(3)]
+    if augment:
+        transforms += augmentation_transforms(augmentation, flip_probability)
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     return PersistentDataset(items_of(cases, class_codes), Compose(transforms),
                              cache_dir=str(cache_dir), hash_func=content_hash_function(config))

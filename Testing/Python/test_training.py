@@ -110,3 +110,13 @@ def test_training_can_start_from_another_resolutions_bundle(phantom_cohort,
         train(cases, tmp_path / "other", quick(max_epochs=1), NetworkConfig(base_filters=4,
                                                                             depth=3),
               SMALL, cache_dir=preprocessing_cache, progress=False, init_from=low)
+
+
+def test_extended_augmentation_trains_and_the_bundle_records_it(phantom_cohort,
+                                                               preprocessing_cache, tmp_path):
+    cases = read_manifest(phantom_cohort)
+    out = train(cases, tmp_path / "model", quick(max_epochs=2, augmentation="extended"), TINY,
+                SMALL, cache_dir=preprocessing_cache, progress=False)
+    record = load_bundle(out).metadata.training
+    assert record["epochs_run"] == 2
+    assert record["protocol"]["augmentation"] == "extended"  # the model card says so

@@ -14,6 +14,10 @@ set -u
 OUT=${OUT:?set OUT to the folder that receives the results}
 DEVICE=${DEVICE:-cuda}
 PER_CLASS=${PER_CLASS:-48}          # 48 a class, seed 1: the cohort the 64^3 default used
+SEED=${SEED:-1}
+GENERATOR=${GENERATOR:-1}           # phantom generator (1: as the default was trained; 2: wider)
+FAMILY=${FAMILY:-}                  # generator 2: one lesion family only (held-out validation)
+AUGMENTATION=${AUGMENTATION:-paper} # or extended (training_data.augmentation_transforms)
 INPUT=${INPUT:-128}
 WORKERS=${WORKERS:-$(nproc)}
 TRAIN_END=${TRAIN_END:-400}         # training stops by then (plus one epoch); <= 540 in a 600 s call
@@ -91,9 +95,10 @@ print("classify ok:", result.predicted_class, f"{time.perf_counter() - start:.2f
 PY
 [ "${PIPESTATUS[0]}" = 0 ] || exit 4
 
-log "phantoms: $PER_CLASS a class, seed 1, $WORKERS processes"
+log "phantoms: $PER_CLASS a class, seed $SEED, generator $GENERATOR ${FAMILY:+family $FAMILY }$WORKERS processes"
 python3 -m TumorClassifierLib.cli phantoms --out "$WORK/phantoms" --per-class "$PER_CLASS" \
-    --seed 1 --workers "$WORKERS" >"$WORK/phantoms.txt" 2>&1 || { tail -5 "$WORK/phantoms.txt"; exit 5; }
+    --seed "$SEED" --workers "$WORKERS" --generator "$GENERATOR" ${FAMILY:+--family "$FAMILY"} \
+    >"$WORK/phantoms.txt" 2>&1 || { tail -5 "$WORK/phantoms.txt"; exit 5; }
 
 HOURS=$(python3 -c "print(max(0.001, ($TRAIN_END - $SECONDS) / 3600))")
 log "train at ${INPUT}^3 for at most $HOURS h (preprocessing included)"
@@ -101,6 +106,7 @@ timeout $((TRAIN_END + 90 - SECONDS)) python3 -m TumorClassifierLib.cli train \
     --manifest "$WORK/phantoms/manifest.csv" --out "$WORK/model" --init-from "$WORK/init" \
     --input-shape "$INPUT" "$INPUT" "$INPUT" --fold 0 --folds 8 --seed 0 --device "$DEVICE" \
     --cache "$WORK/cache" --loader-workers "$WORKERS" --max-hours "$HOURS" --name "$NAME" \
+    --augmentation "$AUGMENTATION" \
     --description "Phantom-trained at ${INPUT}^3 on a GPU; not for clinical use" \
     >"$WORK/train.txt" 2>&1
 log "train exit $?"

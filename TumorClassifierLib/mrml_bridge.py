@@ -24,26 +24,16 @@ HEATMAP_THRESHOLD = 0.1  # below it the heatmap is transparent over the scan
 def volume_to_node(volume: Volume, scene, name: str, node=None):
     """A vtkMRMLScalarVolumeNode (new, or `node` updated) holding `volume`."""
     import slicer
-    import vtk
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
     slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(volume.array))
-    matrix = vtk.vtkMatrix4x4()
-    ijk_to_ras = LPS_TO_RAS @ volume.index_to_world()
-    for row in range(4):
-        for column in range(4):
-            matrix.SetElement(row, column, ijk_to_ras[row, column])
-    node.SetIJKToRASMatrix(matrix)
+    node.SetIJKToRASMatrix(_vtk_matrix(LPS_TO_RAS @ volume.index_to_world()))
     return node
 
 
 def node_to_volume(node) -> Volume:
     import slicer
-    import vtk
-    matrix = vtk.vtkMatrix4x4()
-    node.GetIJKToRASMatrix(matrix)
-    ijk_to_ras = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
-    index_to_world = LPS_TO_RAS @ ijk_to_ras  # the flip is its own inverse
+    index_to_world = LPS_TO_RAS @ _ijk_to_ras(node)  # the flip is its own inverse
     spacing = np.linalg.norm(index_to_world[:3, :3], axis=0)
     direction = index_to_world[:3, :3] / spacing
     array = np.array(slicer.util.arrayFromVolume(node), copy=True)
@@ -73,7 +63,27 @@ def _matrix_to_world(transform) -> np.ndarray:
     import vtk
     matrix = vtk.vtkMatrix4x4()
     transform.GetMatrixTransformToWorld(matrix)
+    return _numpy_matrix(matrix)
+
+
+def _ijk_to_ras(node) -> np.ndarray:
+    import vtk
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    return _numpy_matrix(matrix)
+
+
+def _numpy_matrix(matrix) -> np.ndarray:
     return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def _vtk_matrix(array: np.ndarray):
+    import vtk
+    matrix = vtk.vtkMatrix4x4()
+    for row in range(4):
+        for column in range(4):
+            matrix.SetElement(row, column, array[row, column])
+    return matrix
 
 
 def _hardened_clone_volume(node) -> Volume:
@@ -149,15 +159,8 @@ def _follow_parent_transform(heatmap, input_node) -> None:
     if transform is None or not transform.IsTransformToWorldLinear():
         heatmap.SetAndObserveTransformNodeID(None)
         return
-    import vtk
-    matrix = vtk.vtkMatrix4x4()
-    heatmap.GetIJKToRASMatrix(matrix)
-    ijk_to_world = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
-    ijk_to_local = np.linalg.inv(_matrix_to_world(transform)) @ ijk_to_world
-    for row in range(4):
-        for column in range(4):
-            matrix.SetElement(row, column, ijk_to_local[row, column])
-    heatmap.SetIJKToRASMatrix(matrix)
+    ijk_to_local = np.linalg.inv(_matrix_to_world(transform)) @ _ijk_to_ras(heatmap)
+    heatmap.SetIJKToRASMatrix(_vtk_matrix(ijk_to_local))
     heatmap.SetAndObserveTransformNodeID(transform.GetID())
 
 
@@ -276,8 +279,7 @@ def render_slice(scene, background, foreground, centre_ras, orientation: str = "
     image = connection.GetProducer().GetOutputDataObject(connection.GetIndex())
     width, height, _ = image.GetDimensions()
     pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1).copy()
-    xy_to_ras = slice_node.GetXYToRAS()
-    matrix = np.array([[xy_to_ras.GetElement(r, c) for c in range(4)] for r in range(4)])
+    matrix = _numpy_matrix(slice_node.GetXYToRAS())
     logic.SetMRMLScene(None)
     # Leave no view behind: a second render would otherwise pick up this one's nodes.
     scene.RemoveNode(composite)

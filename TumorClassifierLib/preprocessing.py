@@ -10,6 +10,7 @@ that maps on the network grid go back to the scan's own geometry.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -184,14 +185,19 @@ def register_to_best_atlas(image: sitk.Image, atlas: Atlas, evidence: SkullEvide
 MIN_BRIGHT_SHARE_OF_BRAIN = 0.4
 
 
+@functools.lru_cache(maxsize=4)
+def _atlas_brain_litres(atlas: Atlas) -> float:
+    """The same for every scan: counted once per atlas."""
+    return (float(sitk.GetArrayViewFromImage(atlas.brain_mask).sum())
+            * float(np.prod(atlas.brain_mask.GetSpacing())) / 1e6)
+
+
 def _registered(image, atlas: Atlas, stripped: bool, evidence: SkullEvidence,
                 config: PreprocessingConfig) -> RegistrationResult:
     result = register_to_atlas(image, atlas, stripped, config.registration)
     if not (stripped and result.ok):
         return result
-    brain_litres = (float(sitk.GetArrayViewFromImage(atlas.brain_mask).sum())
-                    * float(np.prod(atlas.brain_mask.GetSpacing())) / 1e6
-                    * float(np.prod(result.scales)))
+    brain_litres = _atlas_brain_litres(atlas) * float(np.prod(result.scales))
     if evidence.bright_litres >= MIN_BRIGHT_SHARE_OF_BRAIN * brain_litres:
         return result
     return dataclasses.replace(result, ok=False, problem=(

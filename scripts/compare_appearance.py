@@ -14,7 +14,6 @@ appearance.png and appearance.json to --out and prints a table. The real scans a
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -30,7 +29,8 @@ from TumorClassifierLib.batch import read_manifest  # noqa: E402
 from TumorClassifierLib.preprocessing import PreprocessingConfig, preprocess  # noqa: E402
 from TumorClassifierLib.volume import read_sitk_image  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT / "scripts"))
+from realdata_manifests import real_rows  # noqa: E402
 BINS = np.linspace(-4, 8, 97)
 
 
@@ -56,17 +56,10 @@ def statistics(image: sitk.Image, lesion: sitk.Image | None, atlas, config) -> d
 
 
 def real_cases():
-    for folder in ("realdata", "realdata_extra"):
-        manifest = SHARED / folder / "MANIFEST.tsv"
-        if not manifest.is_file():
-            print(f"(skipped {folder}: {manifest} is not there)")
-            continue
-        with open(manifest, newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle, delimiter="\t"):
-                case = SHARED / folder / row["case"]
-                masks = [m.split(" (")[0].strip() for m in row["masks"].split(";")]
-                tumour = next((case / m for m in masks if m.startswith("tumor")), None)
-                yield row["case"], case / row["image"], tumour
+    for case, row in real_rows():
+        masks = [m.split(" (")[0].strip() for m in row["masks"].split(";")]
+        tumour = next((case / m for m in masks if m.startswith("tumor")), None)
+        yield row["case"], case / row["image"], tumour
 
 
 def phantom_cases(per_class: int, seed: int, folder: Path, generator: int):

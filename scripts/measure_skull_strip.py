@@ -12,7 +12,6 @@ registration, the atlas kept, correlation and whether the registration passed.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import sys
 from pathlib import Path
@@ -31,7 +30,9 @@ from TumorClassifierLib.preprocessing import (PreprocessingConfig,  # noqa: E402
                                               skull_evidence)
 from TumorClassifierLib.volume import read_sitk_image  # noqa: E402
 
-REALDATA = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT / "scripts"))
+from realdata_manifests import real_rows  # noqa: E402
+
 OLD_MODE_FRACTION = 0.6  # the rule before: stripped when one value fills 60% of the voxels
 
 
@@ -61,16 +62,10 @@ def noisy_background(scan: sitk.Image, acquisition, rng) -> sitk.Image:
 
 
 def real_scans():
-    for folder in ("realdata", "realdata_extra"):
-        manifest = REALDATA / folder / "MANIFEST.tsv"
-        if not manifest.is_file():
-            print(f"(skipped {folder}: {manifest} is not there)")
-            continue
-        with open(manifest, newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle, delimiter="\t"):
-                image = read_sitk_image(REALDATA / folder / row["case"] / row["image"])
-                yield row["case"], row["skull"], not row["skull"].startswith(
-                    ("skull-stripped", "mostly stripped")), image
+    for case, row in real_rows():
+        image = read_sitk_image(case / row["image"])
+        yield row["case"], row["skull"], not row["skull"].startswith(
+            ("skull-stripped", "mostly stripped")), image
 
 
 def judge(name, kind, with_skull, image, atlas, config, rows):

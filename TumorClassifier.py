@@ -659,7 +659,7 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         import csv
         from pathlib import Path
 
-        from TumorClassifierLib.batch import Case
+        from TumorClassifierLib.manifest import Case
         from TumorClassifierLib.outputs import write_case_outputs
         from TumorClassifierLib.volume import atomic_output
         name = volumeNode.GetName()

@@ -1,136 +1,122 @@
-"""Case lists and the results table of a batch run.
-
-A manifest is a CSV with a `path` column and optionally `case`, `label`, `patient_id`,
-`brain_mask` (used for preprocessing), `lesion_mask` (used by evaluation) and `fold` (the same
-file `train` and `evaluate` read). Relative paths are taken from the
-manifest's folder. The results CSV is appended one row per case and flushed at once, so a run
-that is stopped keeps every finished row and a re-run skips the cases already done.
-"""
+"""Classify many cases: outputs per case, one results-table row per case as it finishes, a bad
+case recorded while the others go on, finished cases skipped on a re-run."""
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import os
+import collections
+import functools
+import itertools
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .manifest import Case, ResultsTable
+from .classes import canonical_code
 from .errors import InputError
-from .volume import case_name
-
-MANIFEST_COLUMNS = ("path", "case", "label", "patient_id", "brain_mask", "lesion_mask", "fold")
 
 
 @dataclass(frozen=True)
-class Case:
-    name: str
-    path: Path
-    label: str = ""
-    patient_id: str = ""
-    brain_mask: Path | None = None
-    lesion_mask: Path | None = None
-    fold: str = ""
+class BatchSummary:
+    table: Path
+    attempted: int
+    skipped: int
+    failures: int
+    internal_errors: int
 
 
-def cases_from_paths(paths: list[str | os.PathLike]) -> list[Case]:
-    return _unique_names([Case(case_name(p), Path(p)) for p in paths])
+def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=None,
+                   force: bool = False, overlay: bool = True, results_csv: str | Path | None = None,
+                   debug: bool = False, show_progress: bool = True, echo=True,
+                   prefetch: int = 1, tta: bool = False,
+                   on_case_done=None) -> BatchSummary:
+    """Classify `cases` into `out`; the results table is `results_csv` (default
+    out/results.csv). `debug` re-raises the first error instead of recording it. `prefetch`:
+    how many of the next scans are read and registered at once, each in its own background
+    thread, while the network works on the current one (0: one after the other). `tta`:
+    test-time flips (8 passes). `on_case_done(done, total, case_name)`: called after each
+    case's row is written."""
+    from tqdm import tqdm
+
+    from .outputs import result_row, results_columns, write_case_outputs
+    if cam_class:  # an option error: report it once, before any case runs
+        canonical_code(cam_class, classifier.metadata.class_codes)
+    out = Path(out)
+    table = ResultsTable(Path(results_csv) if results_csv else out / "results.csv",
+                         results_columns(classifier.metadata.class_codes))
+    done = table.finished_cases()
+    todo = [case for case in cases if case.name not in done]
+    failures = internal = 0
+    bar = tqdm(total=len(todo), unit="scan", disable=not show_progress or len(todo) < 2,
+               file=sys.stderr)
+    with _Prefetcher(classifier, todo, force, prefetch) as prepared_cases:
+        for done, (case, prepare) in enumerate(prepared_cases, start=1):
+            bar.set_postfix_str(case.name)
+            start = time.perf_counter()
+            try:
+                prepared, prepare_seconds = prepare()
+                result = classifier.classify_prepared(prepared, cam_class=cam_class, tta=tta)
+                files = write_case_outputs(result, case, out, overlay=overlay,
+                                           scan=prepared.scan_volume() if overlay else None)
+                if echo:
+                    tqdm.write(result.table())
+                seconds = prepare_seconds + time.perf_counter() - start
+                table.append(result_row(case, result, files, seconds))
+            except Exception as error:  # one bad case must not stop the batch
+                user_error = isinstance(error, InputError)
+                if debug or (not user_error and len(cases) == 1):
+                    raise
+                failures += 1
+                internal += not user_error
+                message = str(error) if user_error else f"internal error: {error!r}"
+                tqdm.write(f"error: {message}", file=sys.stderr)
+                table.append({"case": case.name, "source": str(case.path), "status": "error",
+                              "error": message,
+                              "seconds": round(time.perf_counter() - start, 3)})
+            bar.update()
+            if on_case_done is not None:
+                on_case_done(done, len(todo), case.name)
+    bar.close()
+    return BatchSummary(table.path, len(todo), len(cases) - len(todo), failures, internal)
 
 
-def read_manifest(manifest: str | os.PathLike) -> list[Case]:
-    manifest = Path(manifest)
-    if not manifest.is_file():
-        raise InputError(f"{manifest}: no such manifest file")
-    with open(manifest, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, dialect=_sniff(handle))
-        columns = [c.strip() for c in reader.fieldnames or []]
-        if "path" not in columns:
-            raise InputError(f"{manifest}: needs a 'path' column (found: "
-                             f"{', '.join(columns) or 'nothing'})")
-        unknown = sorted(set(columns) - set(MANIFEST_COLUMNS))
-        if unknown:
-            raise InputError(f"{manifest}: unknown column(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(MANIFEST_COLUMNS)}")
-        cases = []
-        for line, row in enumerate(reader, start=2):
-            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-            if not row.get("path"):
-                raise InputError(f"{manifest}:{line}: empty path")
-            path = _resolve(manifest, row["path"])
-            masks = {key: _resolve(manifest, row[key]) if row.get(key) else None
-                     for key in ("brain_mask", "lesion_mask")}
-            cases.append(Case(row.get("case") or case_name(path), path, row.get("label", ""),
-                              row.get("patient_id", ""), fold=row.get("fold", ""), **masks))
-    if not cases:
-        raise InputError(f"{manifest}: lists no cases")
-    return _unique_names(cases)
+class _Prefetcher:
+    """Yields (case, prepare) in order, where prepare() returns (PreparedInput, seconds) or
+    raises that case's error. With prefetch > 0, `prefetch` background threads prepare the scans
+    ahead (SimpleITK and numpy release the GIL, so registrations overlap each other and the
+    network; each registration is single-threaded for reproducibility, so threads are how a
+    many-core machine keeps a GPU fed)."""
 
+    def __init__(self, classifier, cases: list[Case], force: bool, prefetch: int) -> None:
+        self.classifier, self.cases, self.force = classifier, cases, force
+        self.prefetch = max(0, int(prefetch))
+        self.pool = None
 
-def _sniff(handle) -> str:
-    """Tab-separated when the header line has a tab (the realdata MANIFEST.tsv), else CSV."""
-    first_line = handle.readline()
-    handle.seek(0)
-    return "excel-tab" if "\t" in first_line else "excel"
+    def _prepare(self, case: Case):
+        start = time.perf_counter()
+        prepared = self.classifier.prepare(case.path, mask=case.brain_mask,
+                                           allow_poor_registration=self.force)
+        return prepared, time.perf_counter() - start
 
+    def __enter__(self):
+        if self.prefetch == 0:
+            return ((case, functools.partial(self._prepare, case)) for case in self.cases)
+        self.pool = ThreadPoolExecutor(max_workers=self.prefetch, thread_name_prefix="prepare")
+        return self._ahead()
 
-def _resolve(manifest: Path, text: str) -> Path:
-    path = Path(text).expanduser()
-    return path if path.is_absolute() else manifest.parent / path
+    def _ahead(self):
+        pending = collections.deque()
+        upcoming = iter(self.cases)
+        for case in itertools.islice(upcoming, self.prefetch + 1):
+            pending.append((case, self.pool.submit(self._prepare, case)))
+        while pending:
+            case, future = pending.popleft()
+            yield case, future.result
+            following = next(upcoming, None)  # keep `prefetch` scans queued behind the next
+            if following is not None:
+                pending.append((following, self.pool.submit(self._prepare, following)))
 
-
-def _unique_names(cases: list[Case]) -> list[Case]:
-    """Give cases that share a file name (e.g. */t1c.nii.gz) their folder's name as prefix."""
-    counts: dict[str, int] = {}
-    for case in cases:
-        counts[case.name] = counts.get(case.name, 0) + 1
-    renamed = [dataclasses.replace(c, name=f"{c.path.parent.name}_{c.name}")
-               if counts[c.name] > 1 else c for c in cases]
-    seen = set()
-    for case in renamed:
-        if case.name in seen:
-            raise InputError(f"two cases are both called {case.name!r}; give them distinct "
-                             "names in a manifest's 'case' column")
-        seen.add(case.name)
-    return renamed
-
-
-class ResultsTable:
-    """Append-only CSV of per-case results; a re-run reads which cases already succeeded."""
-
-    def __init__(self, path: Path, columns: list[str]) -> None:
-        self.path = Path(path)
-        self._repair_partial_line()
-        # Appending to a table an older version began: keep its header, so rows stay aligned.
-        self.columns = self._existing_columns() or columns
-
-    def _existing_columns(self) -> list[str]:
-        if not self.path.is_file():
-            return []
-        with open(self.path, newline="", encoding="utf-8") as handle:
-            return next(csv.reader(handle), [])
-
-    def finished_cases(self) -> set[str]:
-        if not self.path.is_file():
-            return set()
-        with open(self.path, newline="", encoding="utf-8") as handle:
-            return {row["case"] for row in csv.DictReader(handle)
-                    if row.get("status") == "ok" and row.get("case")}
-
-    def append(self, row: dict) -> None:
-        new = not self.path.is_file() or self.path.stat().st_size == 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def _repair_partial_line(self) -> None:
-        """Cut a last line that a killed run left half written."""
-        if not self.path.is_file() or self.path.stat().st_size == 0:
-            return
-        data = self.path.read_bytes()
-        if not data.endswith(b"\n"):
-            with open(self.path, "r+b") as handle:
-                handle.truncate(data.rfind(b"\n") + 1)
+    def __exit__(self, *exc_info) -> None:
+        if self.pool is not None:  # an interrupted batch does not wait for scans it will drop
+            self.pool.shutdown(wait=False, cancel_futures=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .network import NetworkConfig
-from .training import TrainingConfig
+from .training.trainer import TrainingConfig
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -173,7 +173,7 @@ def _fetch_model(args) -> int:
 def _phantoms(args) -> int:
     from tqdm import tqdm
 
-    from .phantoms import write_cohort
+    from .phantoms.cohort import write_cohort
     if args.per_class < 1:
         raise InputError(f"--per-class must be at least 1, not {args.per_class}")
     if args.family and args.generator != 2:
@@ -187,9 +187,9 @@ def _phantoms(args) -> int:
 
 
 def _train(args) -> int:
-    from .batch import read_manifest
+    from .manifest import read_manifest
     from .preprocessing import PreprocessingConfig
-    from .training import train
+    from .training.trainer import train
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainingConfig)}
     try:
         config = TrainingConfig(**values)
@@ -206,8 +206,8 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .batch import read_manifest
-    from .evaluation import evaluate
+    from .manifest import read_manifest
+    from .evaluation.evaluator import evaluate
     from .inference import Classifier
     cases = read_manifest(args.manifest)
     classifier = Classifier.from_bundle(args.model, args.device, args.precision)
@@ -218,7 +218,7 @@ def _evaluate(args) -> int:
 
 
 def _classify_command(args) -> int:
-    from .batch import cases_from_paths, read_manifest
+    from .manifest import cases_from_paths, read_manifest
     from .inference import Classifier
     from .resources import sample_data_dir
 
@@ -238,7 +238,7 @@ def _classify_command(args) -> int:
 
 
 def run_batch(classifier, cases, args) -> int:
-    from .batch_runner import classify_cases
+    from .batch import classify_cases
     summary = classify_cases(classifier, cases, args.out, cam_class=args.cam_class,
                              force=args.force, overlay=not args.no_overlay, debug=args.debug,
                              tta=args.tta, prefetch=args.prefetch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .batch import Case
+from .manifest import Case
 from .inference import ClassificationResult
 from .overlay import write_overlay_png
 from .volume import Volume, atomic_output, read_volume, write_volume

@@ -71,7 +71,7 @@ class Worker:
             self._progress(request, stage, WRITING_FRACTION * fraction)
 
     def _classify(self, request: dict) -> dict:
-        from .batch import Case
+        from .manifest import Case
         from .errors import InputError
         from .outputs import HEATMAP_FORMATS, write_case_outputs
         from .volume import case_name
@@ -107,8 +107,8 @@ class Worker:
         return {"path": str(path)}
 
     def _batch(self, request: dict) -> dict:
-        from .batch import cases_from_paths
-        from .batch_runner import classify_cases
+        from .manifest import cases_from_paths
+        from .batch import classify_cases
         inputs = _required(request, "inputs")
         if not isinstance(inputs, list) or not inputs:
             from .errors import InputError

@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args()
 
-    from TumorClassifierLib.batch import Case
+    from TumorClassifierLib.manifest import Case
     from TumorClassifierLib.outputs import write_case_outputs
     start = time.perf_counter()
     classifier = classifier_at(args.model, args.input_size, args.device, args.precision)

@@ -28,9 +28,9 @@ def main() -> None:
     parser.add_argument("--loader-workers", type=int, default=2)
     args = parser.parse_args()
 
-    from TumorClassifierLib.batch import Case
+    from TumorClassifierLib.manifest import Case
     from TumorClassifierLib.preprocessing import PreprocessingConfig
-    from TumorClassifierLib.training import TrainingConfig, train
+    from TumorClassifierLib.training.trainer import TrainingConfig, train
     paths = sorted(args.scans_dir.glob("*.nii.gz"))
     if not paths:
         raise SystemExit(f"{args.scans_dir}: no .nii.gz scans to train on")

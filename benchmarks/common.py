@@ -24,7 +24,7 @@ def brats_sized_scan(path: Path, label: str = "HGG", seed: int = 2026) -> Path:
     import SimpleITK as sitk
 
     from TumorClassifierLib.classes import CLASS_CODES
-    from TumorClassifierLib.phantoms import generate_phantom
+    from TumorClassifierLib.phantoms.cohort import generate_phantom
     from TumorClassifierLib.volume import write_volume
     if path.is_file():
         return path
@@ -52,7 +52,7 @@ def phantom_folder(folder: Path, count: int, seed: int = 7) -> list[Path]:
     from concurrent.futures import ProcessPoolExecutor
 
     from TumorClassifierLib.classes import CLASS_CODES
-    from TumorClassifierLib.phantoms import _single_threaded
+    from TumorClassifierLib.phantoms.cohort import _single_threaded
     folder.mkdir(parents=True, exist_ok=True)
     jobs = []
     for number in range(count):
@@ -69,7 +69,7 @@ def phantom_folder(folder: Path, count: int, seed: int = 7) -> list[Path]:
 
 
 def _write_phantom(job: tuple) -> None:
-    from TumorClassifierLib.phantoms import case_seed, generate_phantom
+    from TumorClassifierLib.phantoms.cohort import case_seed, generate_phantom
     from TumorClassifierLib.volume import write_volume
     path, label, seed, number = job
     write_volume(generate_phantom(label, case_seed(seed, label, number)).scan, path)

@@ -25,7 +25,7 @@ import SimpleITK as sitk
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from TumorClassifierLib.atlas import load_atlas  # noqa: E402
-from TumorClassifierLib.batch import read_manifest  # noqa: E402
+from TumorClassifierLib.manifest import read_manifest  # noqa: E402
 from TumorClassifierLib.preprocessing import PreprocessingConfig, preprocess  # noqa: E402
 from TumorClassifierLib.volume import read_sitk_image  # noqa: E402
 
@@ -63,7 +63,7 @@ def real_cases():
 
 
 def phantom_cases(per_class: int, seed: int, folder: Path, generator: int):
-    from TumorClassifierLib.phantoms import write_cohort
+    from TumorClassifierLib.phantoms.cohort import write_cohort
     manifest = write_cohort(folder, per_class=per_class, seed=seed, workers=2,
                             generator=generator)
     for case in read_manifest(manifest):
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "appearance")
     parser.add_argument("--generator", type=int, nargs="+", default=[1, 2],
-                        help="phantom generators to compare (phantoms.py)")
+                        help="phantom generators to compare (phantoms/cohort.py)")
     args = parser.parse_args()
     atlas, config = load_atlas(), PreprocessingConfig()
     print("real scans")

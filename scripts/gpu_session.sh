@@ -17,7 +17,7 @@ PER_CLASS=${PER_CLASS:-48}          # 48 a class, seed 1: the cohort the 64^3 de
 SEED=${SEED:-1}
 GENERATOR=${GENERATOR:-1}           # phantom generator (1: as the default was trained; 2: wider)
 FAMILY=${FAMILY:-}                  # generator 2: one lesion family only (held-out validation)
-AUGMENTATION=${AUGMENTATION:-paper} # or extended (training_data.augmentation_transforms)
+AUGMENTATION=${AUGMENTATION:-paper} # or extended (training/data.py, augmentation_transforms)
 INPUT=${INPUT:-128}
 WORKERS=${WORKERS:-$(nproc)}
 TRAIN_END=${TRAIN_END:-400}         # training stops by then (plus one epoch); <= 540 in a 600 s call
@@ -84,7 +84,7 @@ with autocast(target, dtype):
 loss.backward()
 print("training step ok, loss", float(loss.detach()), "dtype", dtype)
 from TumorClassifierLib.inference import Classifier
-from TumorClassifierLib.phantoms import generate_phantom
+from TumorClassifierLib.phantoms.cohort import generate_phantom
 from TumorClassifierLib.volume import write_volume
 path = write_volume(generate_phantom("HGG", (5, 0, 0)).scan, work / "preflight_hgg.nii.gz")
 classifier = Classifier(bundle, device=device)

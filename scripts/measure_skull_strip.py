@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from TumorClassifierLib.atlas import load_atlas  # noqa: E402
 from TumorClassifierLib.classes import CLASS_CODES  # noqa: E402
-from TumorClassifierLib.phantom_acquisition import acquire  # noqa: E402
-from TumorClassifierLib.phantoms import case_seed, paint_case  # noqa: E402
+from TumorClassifierLib.phantoms.acquisition import acquire  # noqa: E402
+from TumorClassifierLib.phantoms.cohort import case_seed, paint_case  # noqa: E402
 from TumorClassifierLib.preprocessing import (PreprocessingConfig,  # noqa: E402
                                               most_common_value, register_to_best_atlas,
                                               skull_evidence)

@@ -31,7 +31,7 @@ def main() -> int:
 
     from TumorClassifierLib.classes import canonical_code
     from TumorClassifierLib.errors import InputError
-    from TumorClassifierLib.evaluation import heatmap_versus_lesion
+    from TumorClassifierLib.evaluation.evaluator import heatmap_versus_lesion
     from TumorClassifierLib.inference import Classifier
     from TumorClassifierLib.overlay import write_overlay_png
     from TumorClassifierLib.volume import read_volume

@@ -86,7 +86,7 @@ def tiny_bundle(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def phantom_cohort(tmp_path_factory) -> Path:
     """One phantom each of four classes (seed 7), written as train/evaluate read them."""
-    from TumorClassifierLib.phantoms import write_cohort
+    from TumorClassifierLib.phantoms.cohort import write_cohort
     return write_cohort(tmp_path_factory.mktemp("phantoms"), per_class=1, seed=7,
                         classes=("HGG", "PITADE", "ACSCHW", "HEALTHY"))
 

@@ -2,82 +2,69 @@ import csv
 
 import pytest
 
-from TumorClassifierLib.batch import ResultsTable, cases_from_paths, read_manifest
-from TumorClassifierLib.errors import InputError
+from TumorClassifierLib.manifest import Case
+from TumorClassifierLib.batch import classify_cases
+from TumorClassifierLib.inference import Classifier
+from TumorClassifierLib.volume import write_volume
+from conftest import plant_lesion
 
 
-def test_manifest_csv_and_tsv_with_relative_paths(tmp_path):
-    (tmp_path / "a.csv").write_text("path,label,patient_id\nscans/one.nii.gz,HGG,p1\n"
-                                    "/abs/two.nrrd,LGG,p2\n", encoding="utf-8")
-    (tmp_path / "b.tsv").write_text("path\tcase\tbrain_mask\nscans/one.nii.gz\tcase1\tmask.nii\n",
-                                    encoding="utf-8")
-    cases = read_manifest(tmp_path / "a.csv")
-    assert [c.name for c in cases] == ["one", "two"]
-    assert cases[0].path == tmp_path / "scans" / "one.nii.gz" and cases[0].label == "HGG"
-    assert str(cases[1].path) == "/abs/two.nrrd" and cases[1].patient_id == "p2"
-    tsv = read_manifest(tmp_path / "b.tsv")
-    assert tsv[0].name == "case1" and tsv[0].brain_mask == tmp_path / "mask.nii"
+@pytest.fixture(scope="module")
+def cases(head, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("batch")
+    made = []
+    for index, centre in enumerate([(150.0, -100.0, 90.0), (80.0, -120.0, 100.0)]):
+        path = write_volume(plant_lesion(head, centre, 10.0, 3000.0), folder / f"c{index}.nii.gz")
+        made.append(Case(f"c{index}", path))
+    made.insert(1, Case("broken", folder / "absent.nii.gz"))
+    made.append(Case("plain", write_volume(head, folder / "plain.nrrd")))
+    return made
 
 
-@pytest.mark.parametrize("text, message", [
-    ("file,label\nx.nii,HGG\n", "needs a 'path' column"),
-    ("path,colour\nx.nii,red\n", "unknown column"),
-    ("path\n", "lists no cases"),
-    ("path,label\n,HGG\n", ":2: empty path"),
-])
-def test_bad_manifests_are_refused(tmp_path, text, message):
-    manifest = tmp_path / "m.csv"
-    manifest.write_text(text, encoding="utf-8")
-    with pytest.raises(InputError, match=message):
-        read_manifest(manifest)
-
-
-def test_cases_sharing_a_file_name_get_their_folder_as_prefix():
-    cases = cases_from_paths(["/data/pat1/t1c.nii.gz", "/data/pat2/t1c.nii.gz", "/x/solo.nrrd"])
-    assert [c.name for c in cases] == ["pat1_t1c", "pat2_t1c", "solo"]
-    with pytest.raises(InputError, match="both called"):
-        cases_from_paths(["/a/p/t1c.nii.gz", "/b/p/t1c.nii.gz"])
-
-
-def test_results_table_appends_and_survives_a_half_written_line(tmp_path):
-    path = tmp_path / "results.csv"
-    table = ResultsTable(path, ["case", "status", "error"])
-    table.append({"case": "a", "status": "ok"})
-    table.append({"case": "b", "status": "error", "error": "bad, file"})
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write("c,o")  # a run killed while writing
-    reopened = ResultsTable(path, ["case", "status", "error"])
-    assert reopened.finished_cases() == {"a"}
-    reopened.append({"case": "c", "status": "ok"})
-    assert path.read_text(encoding="utf-8").splitlines() == ["case,status,error", "a,ok,", 'b,error,"bad, file"',
-                                             "c,ok,"]
-
-
-def test_a_table_begun_with_other_columns_keeps_its_header(tmp_path):
-    path = tmp_path / "results.csv"
-    ResultsTable(path, ["case", "status", "seconds"]).append({"case": "a", "status": "ok",
-                                                             "seconds": 1})
-    newer = ResultsTable(path, ["case", "status", "entropy", "seconds"])  # a newer version
-    newer.append({"case": "b", "status": "ok", "entropy": 0.5, "seconds": 2})
+def _rows(path):
     with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    assert rows == [{"case": "a", "status": "ok", "seconds": "1"},
-                    {"case": "b", "status": "ok", "seconds": "2"}]
+        return list(csv.DictReader(handle))
 
 
-def test_non_ascii_names_survive_a_c_locale(tmp_path):
-    """Reading DICOM through GDCM switches the process to the C locale, after which Python's
-    default file encoding is ASCII; manifests and results must not depend on it."""
-    import locale
-    previous = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    try:
-        manifest = tmp_path / "cases.csv"
-        manifest.write_bytes("path,label\nscans/zweite_ü.nii.gz,HGG\n".encode("utf-8"))
-        case = read_manifest(manifest)[0]
-        assert case.name == "zweite_ü"
-        table = ResultsTable(tmp_path / "results.csv", ["case", "status"])
-        table.append({"case": case.name, "status": "ok"})
-        assert table.finished_cases() == {"zweite_ü"}
-    finally:
-        locale.setlocale(locale.LC_CTYPE, previous)
+def _comparable(rows):
+    probabilities = [{k: v for k, v in row.items() if k.startswith("p_")} for row in rows]
+    return [(row["case"], row["status"], row["predicted_class"]) for row in rows], probabilities
+
+
+@pytest.mark.parametrize("prefetch", [1, 3])
+def test_prefetching_gives_the_sequential_results_in_order(cases, tiny_bundle, tmp_path,
+                                                           prefetch):
+    classifier = Classifier.from_bundle(tiny_bundle, device="cpu")
+    sequential = classify_cases(classifier, cases, tmp_path / "seq", overlay=False,
+                                show_progress=False, echo=False, prefetch=0)
+    ahead = classify_cases(classifier, cases, tmp_path / "ahead", overlay=False,
+                           show_progress=False, echo=False, prefetch=prefetch)
+    assert (sequential.failures, ahead.failures) == (1, 1)
+    assert _comparable(_rows(sequential.table)) == _comparable(_rows(ahead.table))
+    assert [row["case"] for row in _rows(ahead.table)] == ["c0", "broken", "c1", "plain"]
+
+
+def test_a_failed_write_is_an_error_row_in_order(cases, tiny_bundle, tmp_path, monkeypatch):
+    """A case whose outputs cannot be written gets its error row in its place, without its
+    files, and the others go on (here with two scans prepared ahead); with --debug the error
+    surfaces."""
+    import TumorClassifierLib.outputs as outputs
+    from TumorClassifierLib.errors import InputError
+    real_write = outputs.write_case_outputs
+
+    def failing_for_c1(result, case, out, **options):
+        if case.name == "c1":
+            raise InputError(f"{out}: disk full (simulated)")
+        return real_write(result, case, out, **options)
+    monkeypatch.setattr(outputs, "write_case_outputs", failing_for_c1)
+    classifier = Classifier.from_bundle(tiny_bundle, device="cpu")
+    summary = classify_cases(classifier, cases, tmp_path / "out", overlay=False,
+                             show_progress=False, echo=False, prefetch=2)
+    rows = _rows(summary.table)
+    assert [(r["case"], r["status"]) for r in rows] == [
+        ("c0", "ok"), ("broken", "error"), ("c1", "error"), ("plain", "ok")]
+    assert "disk full" in rows[2]["error"] and summary.failures == 2
+    assert not (tmp_path / "out" / "c1_probabilities.json").exists()
+    with pytest.raises(InputError, match="disk full"):  # --debug: the first error surfaces
+        classify_cases(classifier, cases[2:3], tmp_path / "debug", overlay=False,
+                       show_progress=False, echo=False, prefetch=1, debug=True)

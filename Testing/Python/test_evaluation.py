@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from TumorClassifierLib.batch import read_manifest
-from TumorClassifierLib.evaluation import evaluate
-from TumorClassifierLib.evaluation_metrics import (classification_metrics,
+from TumorClassifierLib.manifest import read_manifest
+from TumorClassifierLib.evaluation.evaluator import evaluate
+from TumorClassifierLib.evaluation.metrics import (classification_metrics,
                                                    precision_recall_curve, roc_curve)
 from TumorClassifierLib.inference import Classifier
 
@@ -66,7 +66,7 @@ def test_evaluate_writes_metrics_figures_and_report(phantom_cohort, tiny_bundle,
 
 
 def test_attention_metrics_by_hand():
-    from TumorClassifierLib.evaluation_metrics import attention_metrics
+    from TumorClassifierLib.evaluation.metrics import attention_metrics
     rows = [{"label": "HGG", "cam_in_lesion": 0.5, "cam_peak_in_lesion": 1,
              "cam_peak_distance_mm": 0.0},
             {"label": "HGG", "cam_in_lesion": 0.1, "cam_peak_in_lesion": 0,

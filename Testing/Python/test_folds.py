@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from TumorClassifierLib.batch import Case
+from TumorClassifierLib.manifest import Case
 from TumorClassifierLib.errors import InputError
-from TumorClassifierLib.folds import assign_folds
+from TumorClassifierLib.training.folds import assign_folds
 
 
 def cohort(seed=0):

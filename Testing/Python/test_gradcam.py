@@ -174,7 +174,7 @@ def test_the_default_models_heatmap_is_well_conditioned():
     """The shipped map (the bundle's method and level) on a bundled sample: float32 within 1e-4
     of float64, bf16 autocast within 0.05 and with its peak in the same place. (On a random
     tiny network HiResCAM at a shallow level is less stable in bf16 than a trained one.)"""
-    from TumorClassifierLib.batch import read_manifest
+    from TumorClassifierLib.manifest import read_manifest
     from TumorClassifierLib.inference import Classifier
     from TumorClassifierLib.resources import sample_data_dir
     classifier = Classifier.from_bundle(None, device="cpu")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from TumorClassifierLib.batch import read_manifest
+from TumorClassifierLib.manifest import read_manifest
 from TumorClassifierLib.inference import Classifier
 from TumorClassifierLib.overlay import heatmap_peak_world
 from TumorClassifierLib.resources import sample_data_dir

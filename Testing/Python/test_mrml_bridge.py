@@ -8,7 +8,7 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is not installed (pip
                              "'.[test]' installs it)")
 import vtk  # noqa: E402  (comes with slicer-core)
 
-from TumorClassifierLib.batch import read_manifest  # noqa: E402
+from TumorClassifierLib.manifest import read_manifest  # noqa: E402
 from TumorClassifierLib.inference import ClassificationResult, Classifier  # noqa: E402
 from TumorClassifierLib.mrml_bridge import (HEATMAP_THRESHOLD, node_to_volume,  # noqa: E402
                                             node_to_world_volume,

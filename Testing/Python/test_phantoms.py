@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from TumorClassifierLib.batch import read_manifest
-from TumorClassifierLib.phantom_acquisition import Acquisition, acquire, direction_of
-from TumorClassifierLib.phantom_anatomy import (CPA, MIDLINE_I, SELLA, Canvas,
+from TumorClassifierLib.manifest import read_manifest
+from TumorClassifierLib.phantoms.acquisition import Acquisition, acquire, direction_of
+from TumorClassifierLib.phantoms.anatomy import (CPA, MIDLINE_I, SELLA, Canvas,
                                                 add_normal_enhancement, atlas_tissues)
-from TumorClassifierLib.phantom_lesions import PAINTERS
-from TumorClassifierLib.phantoms import case_seed, generate_phantom
+from TumorClassifierLib.phantoms.lesions import PAINTERS
+from TumorClassifierLib.phantoms.cohort import case_seed, generate_phantom
 from TumorClassifierLib.preprocessing import preprocess
 
 
@@ -101,7 +101,7 @@ def test_cohort_manifest_and_the_whole_preprocessing_path(phantom_cohort):
 def test_generator_1_still_draws_the_bundled_samples_voxel_for_voxel(tmp_path):
     """The samples were written by generator 1 (seed 3, 2 mm); it must not drift, so that its
     cohorts (the default model's training and test sets) can be drawn again."""
-    from TumorClassifierLib.phantoms import _write_case
+    from TumorClassifierLib.phantoms.cohort import _write_case
     from TumorClassifierLib.resources import sample_data_dir
     row = _write_case(("HGG", 0, 3, str(tmp_path), 2.0, 1, None))
     drawn = sitk.ReadImage(str(tmp_path / row["path"]))
@@ -112,7 +112,7 @@ def test_generator_1_still_draws_the_bundled_samples_voxel_for_voxel(tmp_path):
 
 
 def test_tissue_curves_keep_the_t1c_order_and_reach_low_contrast():
-    from TumorClassifierLib.phantom_acquisition import apply_tissue_curve, draw_tissue_curve
+    from TumorClassifierLib.phantoms.acquisition import apply_tissue_curve, draw_tissue_curve
     rng = np.random.default_rng(0)
     curves = [draw_tissue_curve(rng) for _ in range(400)]
     atlas_values = np.array([0.0, 0.3, 0.7, 1.0, 1.5, 2.5], np.float32)
@@ -127,8 +127,8 @@ def test_tissue_curves_keep_the_t1c_order_and_reach_low_contrast():
 
 
 def test_generator_2_reproducible_with_its_own_names_and_noisy_stripped_backgrounds(tmp_path):
-    from TumorClassifierLib.phantom_acquisition import draw_acquisition
-    from TumorClassifierLib.phantoms import write_cohort
+    from TumorClassifierLib.phantoms.acquisition import draw_acquisition
+    from TumorClassifierLib.phantoms.cohort import write_cohort
     from TumorClassifierLib.preprocessing import PreprocessingConfig, skull_evidence
     rng = np.random.default_rng(1)
     drawn = [draw_acquisition(rng, 2) for _ in range(300)]
@@ -139,7 +139,7 @@ def test_generator_2_reproducible_with_its_own_names_and_noisy_stripped_backgrou
     assert max(a.slice_mm for a in drawn) > 6.5 and min(a.slice_mm for a in drawn) < 1.0
     with pytest.raises(ValueError, match="generator must be one of"):
         draw_acquisition(rng, 3)
-    from TumorClassifierLib.phantoms import paint_case
+    from TumorClassifierLib.phantoms.cohort import paint_case
     seed = next(s for s in range(50)
                 if paint_case("HEALTHY", case_seed(s, "HEALTHY", 0), 2)[1].noise_after_stripping)
     manifest = write_cohort(tmp_path, per_class=1, seed=seed, classes=("HEALTHY",),
@@ -157,7 +157,7 @@ def test_generator_2_reproducible_with_its_own_names_and_noisy_stripped_backgrou
 
 
 def painted_2(label, seed, family):
-    from TumorClassifierLib.phantom_lesions_2 import PAINTERS_2
+    from TumorClassifierLib.phantoms.lesions_2 import PAINTERS_2
     rng = np.random.default_rng(seed)
     canvas = Canvas(atlas_tissues())
     add_normal_enhancement(canvas, rng, pituitary=label != "PITADE")
@@ -202,8 +202,8 @@ def test_generator_2_sizes_patterns_and_counts_overlap_between_classes():
 
 
 def test_families_draw_different_outlines_and_fixed_families_name_their_files(tmp_path):
-    from TumorClassifierLib.lesion_forms import body
-    from TumorClassifierLib.phantoms import write_cohort
+    from TumorClassifierLib.phantoms.lesion_forms import body
+    from TumorClassifierLib.phantoms.cohort import write_cohort
     grids = np.meshgrid(*[np.arange(-20, 21, dtype=np.float32)] * 3, indexing="ij")
     lumpy = body(grids, 12, np.random.default_rng(0), "lumpy")
     cluster = body(grids, 12, np.random.default_rng(0), "cluster")

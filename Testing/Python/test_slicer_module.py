@@ -26,7 +26,7 @@ def cmake_list(name: str) -> list[str]:
 def test_every_library_file_is_in_the_cmake_scripts_list():
     listed = {entry.replace("${MODULE_NAME}", "TumorClassifier")
               for entry in cmake_list("MODULE_PYTHON_SCRIPTS")}
-    on_disk = {str(p.relative_to(ROOT)) for p in (ROOT / "TumorClassifierLib").glob("*.py")}
+    on_disk = {str(p.relative_to(ROOT)) for p in (ROOT / "TumorClassifierLib").rglob("*.py")}
     assert on_disk | {"TumorClassifier.py"} == listed
 
 

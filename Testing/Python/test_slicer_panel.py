@@ -18,7 +18,7 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
 from slicer_application_harness import slicer_application  # noqa: E402
 
-from TumorClassifierLib.batch import read_manifest  # noqa: E402
+from TumorClassifierLib.manifest import read_manifest  # noqa: E402
 from TumorClassifierLib.resources import sample_data_dir  # noqa: E402
 
 RUN_TIMEOUT = 300

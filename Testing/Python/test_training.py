@@ -6,12 +6,12 @@ import sys
 import pytest
 import torch
 
-from TumorClassifierLib.batch import read_manifest
+from TumorClassifierLib.manifest import read_manifest
 from TumorClassifierLib.bundle import load_bundle
 from TumorClassifierLib.network import NetworkConfig
 from TumorClassifierLib.preprocessing import PreprocessingConfig
-from TumorClassifierLib.training import TrainingConfig, train
-from TumorClassifierLib.training_data import class_weights
+from TumorClassifierLib.training.trainer import TrainingConfig, train
+from TumorClassifierLib.training.data import class_weights
 
 TINY = NetworkConfig(base_filters=2, depth=3)
 SMALL = PreprocessingConfig(input_shape=(32, 32, 32))

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from TumorClassifierLib import training_data
+from TumorClassifierLib.training import data as training_data
 from TumorClassifierLib.preprocessing import PreprocessingConfig
-from TumorClassifierLib.training_data import content_hash_function
+from TumorClassifierLib.training.data import content_hash_function
 
 
 def test_cache_key_follows_content_settings_and_code_revision(tmp_path, monkeypatch):
@@ -40,7 +40,7 @@ def ball_input(seed: int = 0):
 def test_paper_augmentation_is_the_three_flips_only():
     from monai.transforms import RandFlipd
 
-    from TumorClassifierLib.training_data import augmentation_transforms
+    from TumorClassifierLib.training.data import augmentation_transforms
     transforms = augmentation_transforms("paper", 0.5)
     assert len(transforms) == 3 and all(isinstance(t, RandFlipd) for t in transforms)
     with pytest.raises(ValueError, match="augmentation must be one of"):
@@ -50,7 +50,7 @@ def test_paper_augmentation_is_the_three_flips_only():
 def test_extended_augmentation_moves_and_changes_but_keeps_zeros_outside_the_brain():
     from monai.transforms import Compose
 
-    from TumorClassifierLib.training_data import augmentation_transforms
+    from TumorClassifierLib.training.data import augmentation_transforms
     chain = Compose(augmentation_transforms("extended", 0.5)).set_random_state(3)
     outputs = [chain(ball_input()) for _ in range(8)]
     original = ball_input()["image"]
@@ -66,7 +66,7 @@ def test_extended_augmentation_moves_and_changes_but_keeps_zeros_outside_the_bra
 
 
 def test_training_config_refuses_an_unknown_augmentation():
-    from TumorClassifierLib.training import TrainingConfig
+    from TumorClassifierLib.training.trainer import TrainingConfig
     assert TrainingConfig(augmentation="extended").augmentation == "extended"
     with pytest.raises(ValueError, match="augmentation must be one of paper, extended"):
         TrainingConfig(augmentation="strong")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from TumorClassifierLib.batch import read_manifest
+from TumorClassifierLib.manifest import read_manifest
 from TumorClassifierLib.inference import Classifier
 from TumorClassifierLib.resources import sample_data_dir
 from TumorClassifierLib.worker_client import WorkerError, WorkerProcess

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .lesion_forms import draw_look, paint_body
-from .phantom_anatomy import CPA, IAC, MIDLINE_I, SELLA, Canvas, sample_point, soft_ball
-from .phantom_lesions import (_dural_tail, _inward_direction, _mark, _oedema, _region,
+from .anatomy import CPA, IAC, MIDLINE_I, SELLA, Canvas, sample_point, soft_ball
+from .lesions import (_dural_tail, _inward_direction, _mark, _oedema, _region,
                               _region_mask)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from .phantom_anatomy import smooth_noise, soft_ball
+from .anatomy import smooth_noise, soft_ball
 
 FAMILIES = ("lumpy", "cluster")
 PATTERNS = ("solid", "ring", "heterogeneous", "cystic")

@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .classes import CLASS_CODES
-from .phantom_acquisition import Acquisition, acquire, draw_acquisition
-from .phantom_anatomy import Canvas, add_normal_enhancement, atlas_tissues
+from ..classes import CLASS_CODES
+from .acquisition import Acquisition, acquire, draw_acquisition
+from .anatomy import Canvas, add_normal_enhancement, atlas_tissues
 from .lesion_forms import FAMILIES
-from .phantom_lesions import PAINTERS
-from .phantom_lesions_2 import PAINTERS_2
-from .volume import atomic_output, write_volume
+from .lesions import PAINTERS
+from .lesions_2 import PAINTERS_2
+from ..volume import atomic_output, write_volume
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,7 +88,7 @@ def write_cohort(out: str | os.PathLike, per_class: int, seed: int,
     """Write `per_class` phantoms of each class under `out` and return the manifest path.
     Cases already on disk (from an interrupted run) are kept, not redrawn. `spacing_mm`
     resamples each scan to that isotropic voxel size (small sample files). `generator`: 1 (the
-    first default models' phantoms) or 2 (wider acquisition ranges, phantom_acquisition.py);
+    first default models' phantoms) or 2 (wider acquisition ranges, acquisition.py);
     generator 2's files are named phantom_g2_... `family`: generator 2's lesion drawing family
     for every case (files phantom_g2_<family>_...), or None to draw it per case."""
     out = Path(out)

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .batch import Case, ResultsTable
-from .errors import InputError
-from .evaluation_metrics import attention_metrics, classification_metrics
-from .inference import Classifier, ClassificationResult
-from .volume import atomic_output, read_sitk_image
+from ..manifest import Case, ResultsTable
+from ..errors import InputError
+from .metrics import attention_metrics, classification_metrics
+from ..inference import Classifier, ClassificationResult
+from ..volume import atomic_output, read_sitk_image
 
 
 def case_columns(codes) -> list[str]:
@@ -70,7 +70,7 @@ def evaluate(classifier: Classifier, cases: list[Case], out: str | Path,
                                    f"{settings.heatmap_level}"}
     with atomic_output(out / "metrics.json", ".json") as temporary:
         temporary.write_text(json.dumps(_rounded(metrics), indent=2), encoding="utf-8")
-    from .evaluation_report import write_report
+    from .report import write_report
     write_report(metrics, ok, codes, dict(classifier.metadata.display_names), out)
     return metrics
 

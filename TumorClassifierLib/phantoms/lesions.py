@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from .phantom_anatomy import (CPA, IAC, MIDLINE_I, SELLA, Canvas, atlas_tissues, sample_point,
+from .anatomy import (CPA, IAC, MIDLINE_I, SELLA, Canvas, atlas_tissues, sample_point,
                               smooth_noise, soft_ball)
 
 

@@ -15,11 +15,11 @@ from monai.data import PersistentDataset
 from monai.transforms import (Compose, MapTransform, RandAffined, RandFlipd,
                               RandGaussianNoised, RandGaussianSmoothd, RandScaleIntensityd)
 
-from .atlas import load_atlas
-from .batch import Case
-from .configuration import to_dict
-from .preprocessing import PREPROCESSING_REVISION, PreprocessingConfig, preprocess
-from .volume import read_sitk_image
+from ..atlas import load_atlas
+from ..manifest import Case
+from ..configuration import to_dict
+from ..preprocessing import PREPROCESSING_REVISION, PreprocessingConfig, preprocess
+from ..volume import read_sitk_image
 
 
 class PreprocessScan(MapTransform):

@@ -30,16 +30,16 @@ from monai.data import DataLoader
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DistributedSampler
 
-from .batch import Case
-from .bundle import ModelMetadata, save_bundle
-from .classes import CLASS_CODES, DISPLAY_NAMES
-from .configuration import to_dict
-from .device import autocast, resolve_device, resolve_precision
-from .errors import InputError
+from ..manifest import Case
+from ..bundle import ModelMetadata, save_bundle
+from ..classes import CLASS_CODES, DISPLAY_NAMES
+from ..configuration import to_dict
+from ..device import autocast, resolve_device, resolve_precision
+from ..errors import InputError
 from .folds import assign_folds
-from .network import NetworkConfig, TumorClassifierNet
-from .preprocessing import PreprocessingConfig
-from .training_data import AUGMENTATIONS, class_weights, make_dataset
+from ..network import NetworkConfig, TumorClassifierNet
+from ..preprocessing import PreprocessingConfig
+from .data import AUGMENTATIONS, class_weights, make_dataset
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class TrainingConfig:
     weight_decay_l2: float = 1e-5  # on conv and dense kernels, added to the loss
     flip_probability: float = 0.5
     # "paper": the paper's flips only; "extended": flips, affine, intensity, blur and noise
-    # (training_data.augmentation_transforms)
+    # (training/data.py, augmentation_transforms)
     augmentation: str = "paper"
     folds: int = 8
     fold: int = 0  # which fold validates; the model trains on all the others
@@ -200,7 +200,7 @@ def train(cases: list[Case], out: str | os.PathLike, config: TrainingConfig = Tr
 
 
 def _initial_weights(network: TumorClassifierNet, bundle_path) -> dict:
-    from .bundle import load_bundle
+    from ..bundle import load_bundle
     bundle = load_bundle(bundle_path)
     if bundle.metadata.network != network.config:
         raise InputError(f"{bundle_path}: its network configuration differs from this run's")

@@ -17,7 +17,7 @@ import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
 
-from .atlas import load_atlas
+from ..atlas import load_atlas
 
 # Landmarks in the atlas (i, j, k), read off its slices.
 MIDLINE_I = 120.0

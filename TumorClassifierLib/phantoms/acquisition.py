@@ -15,7 +15,7 @@ import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
 
-from .phantom_anatomy import Canvas, smooth_noise
+from .anatomy import Canvas, smooth_noise
 
 AXIS_VECTORS = {"R": (-1, 0, 0), "L": (1, 0, 0), "A": (0, -1, 0), "P": (0, 1, 0),
                 "S": (0, 0, 1), "I": (0, 0, -1)}  # in LPS world coordinates

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .geometry import grid_in_box
 from .resources import atlas_dir
 
 WITH_SKULL_FILE = "t1_brats_space.nii.gz"
@@ -62,13 +63,8 @@ def reference_grid(atlas: Atlas, shape: tuple[int, int, int]) -> sitk.Image:
     low, high = physical_bounds(atlas.with_skull)
     spacing = (high - low) / np.asarray(shape, dtype=float)
     axis_signs = np.diag(np.asarray(RAS_DIRECTION).reshape(3, 3))
-    # The first voxel centre sits half a voxel inside the box corner the axes start from.
-    origin = np.where(axis_signs < 0, high, low) + axis_signs * spacing / 2
-    grid = sitk.Image([int(s) for s in shape], sitk.sitkFloat32)
-    grid.SetSpacing(tuple(spacing))
-    grid.SetOrigin(tuple(origin))
-    grid.SetDirection(RAS_DIRECTION)
-    return grid
+    # The box corner the axes start from (RAS axes run against LPS on the first two).
+    return grid_in_box(np.where(axis_signs < 0, high, low), shape, spacing, RAS_DIRECTION)
 
 
 def physical_bounds(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:

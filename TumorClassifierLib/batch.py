@@ -30,13 +30,15 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
                    force: bool = False, overlay: bool = True, results_csv: str | Path | None = None,
                    debug: bool = False, show_progress: bool = True, echo=True,
                    prefetch: int = 1, tta: bool = False,
-                   on_case_done=None) -> BatchSummary:
+                   on_case_done=None, extra_columns: tuple[str, ...] = (),
+                   row_extras=None) -> BatchSummary:
     """Classify `cases` into `out`; the results table is `results_csv` (default
     out/results.csv). `debug` re-raises the first error instead of recording it. `prefetch`:
     how many of the next scans are read and registered at once, each in its own background
     thread, while the network works on the current one (0: one after the other). `tta`:
     test-time flips (8 passes). `on_case_done(done, total, case_name)`: called after each
-    case's row is written."""
+    case's row is written. `extra_columns` and `row_extras(case, result) -> dict`: more columns
+    for each classified case's row (evaluation's label and heatmap-versus-lesion columns)."""
     from tqdm import tqdm
 
     from .outputs import result_row, results_columns, write_case_outputs
@@ -44,7 +46,7 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
         canonical_code(cam_class, classifier.metadata.class_codes)
     out = Path(out)
     table = ResultsTable(Path(results_csv) if results_csv else out / "results.csv",
-                         results_columns(classifier.metadata.class_codes))
+                         results_columns(classifier.metadata.class_codes) + list(extra_columns))
     done = table.finished_cases()
     todo = [case for case in cases if case.name not in done]
     failures = internal = 0
@@ -62,7 +64,10 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
                 if echo:
                     tqdm.write(result.table())
                 seconds = prepare_seconds + time.perf_counter() - start
-                table.append(result_row(case, result, files, seconds))
+                row = result_row(case, result, files, seconds)
+                if row_extras is not None:
+                    row |= row_extras(case, result)
+                table.append(row)
             except Exception as error:  # one bad case must not stop the batch
                 user_error = isinstance(error, InputError)
                 if debug or (not user_error and len(cases) == 1):

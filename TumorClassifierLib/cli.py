@@ -9,6 +9,9 @@
     tumorclassifier train --manifest CSV --out MODEL_DIR [--fold K] [--resume] ...
     tumorclassifier evaluate --model B --manifest CSV --out REPORT_DIR
 
+Each sub-command names its handler (`set_defaults(handler=...)`) and imports what it needs
+inside it: the parser itself imports neither torch nor SimpleITK, so `--help` answers at once.
+
 Exit codes: 0 success, 2 a user error (one line on stderr; the traceback only with --debug),
 1 an internal error.
 """
@@ -19,11 +22,13 @@ import argparse
 import dataclasses
 import json
 import sys
+import typing
 from pathlib import Path
 
+from .classes import CLASS_CODES
 from .errors import InputError
-from .network import NetworkConfig
-from .training.trainer import TrainingConfig
+from .settings import (PHANTOM_FAMILIES, PHANTOM_GENERATORS, PRECISIONS, NetworkConfig,
+                       PreprocessingConfig, TrainingConfig)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -47,8 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
                                "bundled default model")
     _add_run_options(demo, default_out="demo_output")
 
+    classify.set_defaults(handler=_classify_command)
+    demo.set_defaults(handler=_classify_command)
+
     info = commands.add_parser("info", help="show what a model bundle says about itself")
     info.add_argument("--model", type=Path, help="bundle folder or .zip (default: bundled)")
+    info.set_defaults(handler=_info)
 
     fetch = commands.add_parser("fetch-model", help="download a published model bundle once "
                                 "into the user's model cache (or find it there) and print its "
@@ -57,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--sha256", required=True, help="the bundle's published sha256")
     fetch.add_argument("--cache", type=Path, help="cache folder (default: the user's model "
                        "cache, or $TUMORCLASSIFIER_CACHE)")
+    fetch.set_defaults(handler=_fetch_model)
 
     phantoms = commands.add_parser("phantoms", help="write a synthetic cohort of all classes")
     phantoms.add_argument("--out", type=Path, required=True)
@@ -65,14 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     phantoms.add_argument("--workers", type=int, default=1)
     phantoms.add_argument("--spacing", type=float, help="resample to this isotropic voxel "
                           "size in mm (small files)")
-    phantoms.add_argument("--generator", type=int, choices=(1, 2), default=1,
+    phantoms.add_argument("--generator", type=int, choices=PHANTOM_GENERATORS, default=1,
                           help="1: the phantoms the first default models were trained on; 2: "
                           "each case its own tissue contrast, 1-7 mm slices, noisy stripped "
                           "backgrounds, ghosting, class-overlapping lesion sizes, outlines and "
                           "enhancement (default 1)")
-    phantoms.add_argument("--family", choices=("lumpy", "cluster"), help="generator 2: draw "
+    phantoms.add_argument("--family", choices=PHANTOM_FAMILIES, help="generator 2: draw "
                           "every lesion in this family (default: drawn per case), e.g. to "
                           "hold one family out for validation")
+    phantoms.set_defaults(handler=_phantoms)
 
     train = commands.add_parser("train", help="train a model with the paper's protocol")
     train.add_argument("--manifest", type=Path, required=True)
@@ -85,20 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto")
     train.add_argument("--name", default="tumorclassifier")
     train.add_argument("--description", default="")
-    for field in dataclasses.fields(TrainingConfig):
-        train.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default),
-                           default=field.default, help=f"default: {field.default}")
-    train.add_argument("--input-shape", type=int, nargs=3, default=[128, 128, 128])
-    train.add_argument("--base-filters", type=int, default=NetworkConfig().base_filters)
-    train.add_argument("--depth", type=int, default=NetworkConfig().depth)
+    for config in TRAIN_CONFIGS:
+        add_config_flags(train, config)
+    train.set_defaults(handler=_train)
     evaluate = commands.add_parser("evaluate", help="the paper's metrics and figures on a "
                                    "labelled manifest")
     evaluate.add_argument("--model", type=Path, help="bundle (default: the bundled model)")
     evaluate.add_argument("--manifest", type=Path, required=True)
     evaluate.add_argument("--out", type=Path, required=True)
     evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--precision", default="auto",
-                          choices=("auto", "float32", "bfloat16"))
+    evaluate.add_argument("--precision", default="auto", choices=PRECISIONS)
+    evaluate.add_argument("--prefetch", type=_non_negative_int, default=1, metavar="N",
+                          help="scans read and registered ahead while the network runs")
+    evaluate.set_defaults(handler=_evaluate)
     for sub in (classify, demo, info, fetch, phantoms, train, evaluate):
         # SUPPRESS: a sub-command's default must not undo a --debug given before it.
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -112,7 +122,7 @@ def _add_run_options(command, default_out: str = "tumorclassifier_output") -> No
     command.add_argument("--out", type=Path, default=Path(default_out),
                          help=f"output folder (default: {default_out})")
     command.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    command.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    command.add_argument("--precision", default="auto", choices=PRECISIONS)
     command.add_argument("--cam-class", help="class to explain (default: the predicted one)")
     command.add_argument("--force", action="store_true",
                          help="classify even when registration to the atlas looks poor")
@@ -126,6 +136,49 @@ def _add_run_options(command, default_out: str = "tumorclassifier_output") -> No
                          "cores to spare; 0: one after the other)")
 
 
+# The configurations `train` takes flags for, one flag per field (settings.py).
+TRAIN_CONFIGS = (TrainingConfig, NetworkConfig, PreprocessingConfig)
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config) -> None:
+    """One flag per field of dataclass `config`: --field-name, typed from the annotation, with
+    --no-field-name for booleans (argparse's `type=bool` would read "False" as True), a fixed
+    count of values for tuples and the field's declared choices."""
+    hints = typing.get_type_hints(config)
+    group = parser.add_argument_group(config.__name__)
+    for field in dataclasses.fields(config):
+        if not field.metadata.get("flag", True):
+            continue
+        flag = f"--{field.name.replace('_', '-')}"
+        default = field.default
+        hint = hints[field.name]
+        options = {"default": default, "help": f"default: {default}"}
+        if "choices" in field.metadata:
+            options["choices"] = field.metadata["choices"]
+        if hint is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
+        elif typing.get_origin(hint) is tuple:
+            item_types = typing.get_args(hint)
+            variable = len(item_types) == 2 and item_types[1] is Ellipsis
+            group.add_argument(flag, type=item_types[0], nargs="+" if variable else
+                               len(item_types), **options | {"default": list(default)})
+        else:
+            group.add_argument(flag, type=hint, **options)
+
+
+def config_from_args(config, args: argparse.Namespace):
+    """The dataclass `config` with every field that has a flag taken from `args`."""
+    values = {}
+    for field in dataclasses.fields(config):
+        if field.metadata.get("flag", True):
+            value = getattr(args, field.name)
+            values[field.name] = tuple(value) if isinstance(value, list) else value
+    try:
+        return config(**values)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+
 def _non_negative_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
@@ -135,17 +188,7 @@ def _non_negative_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "info":
-            return _info(args)
-        if args.command == "phantoms":
-            return _phantoms(args)
-        if args.command == "fetch-model":
-            return _fetch_model(args)
-        if args.command == "train":
-            return _train(args)
-        if args.command == "evaluate":
-            return _evaluate(args)
-        return _classify_command(args)
+        return args.handler(args)
     except InputError as error:
         if args.debug:
             raise
@@ -178,7 +221,7 @@ def _phantoms(args) -> int:
         raise InputError(f"--per-class must be at least 1, not {args.per_class}")
     if args.family and args.generator != 2:
         raise InputError("--family needs --generator 2")
-    with tqdm(total=args.per_class * 7, unit="case", file=sys.stderr) as bar:
+    with tqdm(total=args.per_class * len(CLASS_CODES), unit="case", file=sys.stderr) as bar:
         manifest = write_cohort(args.out, args.per_class, args.seed, workers=args.workers,
                                 progress=lambda row: bar.update(), spacing_mm=args.spacing,
                                 generator=args.generator, family=args.family)
@@ -188,15 +231,8 @@ def _phantoms(args) -> int:
 
 def _train(args) -> int:
     from .manifest import read_manifest
-    from .preprocessing import PreprocessingConfig
     from .training.trainer import train
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainingConfig)}
-    try:
-        config = TrainingConfig(**values)
-        network = NetworkConfig(base_filters=args.base_filters, depth=args.depth)
-        preprocessing = PreprocessingConfig(input_shape=tuple(args.input_shape))
-    except ValueError as error:
-        raise InputError(str(error)) from None
+    config, network, preprocessing = (config_from_args(c, args) for c in TRAIN_CONFIGS)
     out = train(read_manifest(args.manifest), args.out, config, network, preprocessing,
                 cache_dir=args.cache, device=args.device, resume=args.resume, name=args.name,
                 description=args.description, init_from=args.init_from)
@@ -211,7 +247,7 @@ def _evaluate(args) -> int:
     from .inference import Classifier
     cases = read_manifest(args.manifest)
     classifier = Classifier.from_bundle(args.model, args.device, args.precision)
-    metrics = evaluate(classifier, cases, args.out)
+    metrics = evaluate(classifier, cases, args.out, prefetch=args.prefetch, debug=args.debug)
     print(f"accuracy {metrics['accuracy']:.4f} on {metrics['cases']} case(s); "
           f"report: {args.out / 'report.html'}")
     return EXIT_OK

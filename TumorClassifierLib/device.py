@@ -7,8 +7,8 @@ import contextlib
 import torch
 
 from .errors import InputError
+from .settings import PRECISIONS
 
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -9,6 +9,10 @@ class InputError(ValueError):
     """Bad input from the user: the message names the file or option and the problem."""
 
 
+class ConstantImage(InputError):
+    """Every voxel has the same value: no scan, though a valid (empty) mask."""
+
+
 class RegistrationFailed(InputError):
     """The scan could not be aligned with the atlas: it may not be a brain MRI."""
 

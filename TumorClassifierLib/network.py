@@ -15,28 +15,7 @@ import torch
 from monai.networks.blocks import Convolution
 from torch import nn
 
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    in_channels: int = 1
-    num_classes: int = 7
-    base_filters: int = 16  # doubles at each level: 16, 32, 64, 128, 256
-    depth: int = 5
-    dropout: float = 0.3  # spatial: whole channels
-    negative_slope: float = 0.3
-    norm_eps: float = 1e-3
-
-    def __post_init__(self) -> None:
-        for name in ("in_channels", "num_classes", "base_filters", "depth"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, not {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
-
-    @property
-    def downsampling(self) -> int:
-        """How many times smaller the deepest feature map is than the input."""
-        return 2 ** (self.depth - 1)
+from .settings import NetworkConfig
 
 
 def _conv_block(config: NetworkConfig, in_channels: int, out_channels: int,

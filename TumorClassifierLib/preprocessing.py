@@ -19,41 +19,15 @@ import SimpleITK as sitk
 
 from .atlas import Atlas, brain_mask_on_grid, load_atlas, reference_grid
 from .errors import InputError, RegistrationFailed
-from .registration import RegistrationConfig, RegistrationResult, register_to_atlas
+from .registration import RegistrationResult, register_to_atlas
+from .settings import SKULL_STRIPPED_CHOICES, PreprocessingConfig, RegistrationConfig  # noqa: F401
 from .volume import Volume
 
-SKULL_STRIPPED_CHOICES = ("auto", "yes", "no")
 # Bumped whenever the code changes what preprocessing produces for the same scan and settings,
 # so that training caches made by an older version are not reused. 2: registration on an
 # LPS-ordered copy. 3: that copy scaled to 0..1. 4: the atlas chosen by the bright region's
 # volume, both tried when unsure.
 PREPROCESSING_REVISION = 4
-
-
-@dataclass(frozen=True)
-class PreprocessingConfig:
-    input_shape: tuple[int, int, int] = (128, 128, 128)  # network grid (I, J, K)
-    bias_correction: bool = False  # N4; off by default as in the paper's code
-    skull_stripped: str = "auto"  # is the input already skull-stripped? auto | yes | no
-    # "auto" decides by the volume of the largest bright region (the head, or the brain alone),
-    # which noise or interpolation in a stripped scan's background does not change: an adult
-    # brain is 1.0-1.8 L, a head with skull and scalp 3 L and more (the real scans: stripped
-    # 1.14-1.72 L, with skull 3.22-3.95 L). Between the two bounds the scan is registered to
-    # both atlases and the better match is kept; so is it when the first choice fails.
-    stripped_max_litres: float = 2.0
-    with_skull_min_litres: float = 2.6
-    # A stripped scan whose background is one exact value (at least this share of the voxels)
-    # uses "not that value" as its brain; otherwise the bright region itself.
-    stripped_mode_fraction: float = 0.6
-    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
-
-    def __post_init__(self) -> None:
-        if self.skull_stripped not in SKULL_STRIPPED_CHOICES:
-            raise ValueError(f"skull_stripped must be one of {SKULL_STRIPPED_CHOICES}, "
-                             f"not {self.skull_stripped!r}")
-        shape = tuple(self.input_shape)
-        if len(shape) != 3 or any(int(s) < 16 or int(s) % 16 for s in shape):
-            raise ValueError(f"input_shape must be 3 multiples of 16, not {shape}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import InputError
+from . import geometry
+from .errors import ConstantImage, InputError
 from .nifti_check import check_nifti_file
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -57,10 +58,7 @@ class Volume:
 
     def index_to_world(self) -> np.ndarray:
         """4×4 matrix from continuous (i, j, k, 1) index to LPS world (x, y, z, 1) in mm."""
-        matrix = np.eye(4)
-        matrix[:3, :3] = self.direction_matrix() @ np.diag(self.spacing)
-        matrix[:3, 3] = self.origin
-        return matrix
+        return geometry.index_to_world(self.direction, self.spacing, self.origin)
 
     def same_geometry(self, other: "Volume", atol: float = 1e-4) -> bool:
         return (self.array.shape == other.array.shape
@@ -150,7 +148,7 @@ def check_image(image: sitk.Image, path: str | os.PathLike) -> None:
         raise InputError(f"{path}: has {bad} NaN or infinite voxels")
     low, high = array.min(), array.max()
     if low == high:
-        raise InputError(f"{path}: is constant (every voxel is {low}); it holds no image")
+        raise ConstantImage(f"{path}: is constant (every voxel is {low}); it holds no image")
 
 
 def write_volume(volume: Volume | sitk.Image, path: str | os.PathLike,

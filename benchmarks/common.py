@@ -24,17 +24,15 @@ def brats_sized_scan(path: Path, label: str = "HGG", seed: int = 2026) -> Path:
     import SimpleITK as sitk
 
     from TumorClassifierLib.classes import CLASS_CODES
+    from TumorClassifierLib.geometry import centre_of, grid_around
     from TumorClassifierLib.phantoms.cohort import generate_phantom
     from TumorClassifierLib.volume import write_volume
     if path.is_file():
         return path
     phantom = generate_phantom(label, (seed, CLASS_CODES.index(label), 0))
     source = phantom.scan
-    centre = source.TransformContinuousIndexToPhysicalPoint(
-        [(n - 1) / 2 for n in source.GetSize()])
-    reference = sitk.Image(BRATS_SIZE, sitk.sitkInt16)
-    reference.SetSpacing((1.0, 1.0, 1.0))
-    reference.SetOrigin(tuple(np.asarray(centre) - (np.asarray(BRATS_SIZE) - 1) / 2))
+    reference = grid_around(centre_of(source), BRATS_SIZE, (1.0, 1.0, 1.0),
+                            pixel_type=sitk.sitkInt16)
     scan = sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, 0.0)
     array = sitk.GetArrayFromImage(scan)
     scale = 3000.0 / max(float(np.percentile(array, 99.5)), 1e-6)

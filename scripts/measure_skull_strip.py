@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from TumorClassifierLib.atlas import load_atlas  # noqa: E402
 from TumorClassifierLib.classes import CLASS_CODES  # noqa: E402
+from TumorClassifierLib.geometry import centre_of  # noqa: E402
 from TumorClassifierLib.phantoms.acquisition import acquire  # noqa: E402
 from TumorClassifierLib.phantoms.cohort import case_seed, paint_case  # noqa: E402
 from TumorClassifierLib.preprocessing import (PreprocessingConfig,  # noqa: E402
@@ -56,8 +57,7 @@ def noisy_background(scan: sitk.Image, acquisition, rng) -> sitk.Image:
                     rng.normal(0, sigma, array.shape) ** 2)
     noisy = sitk.GetImageFromArray(array)
     noisy.CopyInformation(scan)
-    centre = scan.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in scan.GetSize()])
-    turn = sitk.Euler3DTransform(centre, *np.radians(rng.uniform(-3, 3, 3)))
+    turn = sitk.Euler3DTransform(tuple(centre_of(scan)), *np.radians(rng.uniform(-3, 3, 3)))
     return sitk.Resample(noisy, noisy, turn, sitk.sitkLinear, 0.0)
 
 

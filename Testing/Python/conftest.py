@@ -12,6 +12,7 @@ import torch
 
 from TumorClassifierLib.atlas import load_atlas
 from TumorClassifierLib.bundle import ModelMetadata, save_bundle
+from TumorClassifierLib.geometry import centre_of, grid_around, image_index_to_world
 from TumorClassifierLib.network import NetworkConfig, TumorClassifierNet
 from TumorClassifierLib.preprocessing import PreprocessingConfig
 
@@ -42,8 +43,7 @@ def plant_lesion(image: sitk.Image, centre_mm, radius_mm: float, value: float) -
     array = sitk.GetArrayFromImage(image).astype(np.float32)
     k, j, i = np.indices(array.shape)
     points = np.stack([i, j, k], axis=-1).reshape(-1, 3).astype(float)
-    matrix = np.asarray(image.GetDirection()).reshape(3, 3) @ np.diag(image.GetSpacing())
-    world = points @ matrix.T + np.asarray(image.GetOrigin())
+    world = points @ image_index_to_world(image)[:3, :3].T + np.asarray(image.GetOrigin())
     inside = (np.linalg.norm(world - np.asarray(centre_mm), axis=1) <= radius_mm)
     array.reshape(-1)[inside] = value
     result = sitk.GetImageFromArray(array)
@@ -54,14 +54,9 @@ def plant_lesion(image: sitk.Image, centre_mm, radius_mm: float, value: float) -
 def restore(image: sitk.Image, direction, origin=None) -> sitk.Image:
     """Resample `image` onto a grid of the same spacing and extent but another direction
     (storage order); world content is unchanged."""
-    size = image.GetSize()
-    reference = sitk.Image(size, sitk.sitkFloat32)
-    reference.SetSpacing(image.GetSpacing())
-    reference.SetDirection(direction)
-    centre = image.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2 for s in size])
-    matrix = np.asarray(direction).reshape(3, 3) @ np.diag(image.GetSpacing())
-    reference.SetOrigin(tuple(np.asarray(centre) - matrix @ ((np.asarray(size) - 1) / 2))
-                        if origin is None else origin)
+    reference = grid_around(centre_of(image), image.GetSize(), image.GetSpacing(), direction)
+    if origin is not None:
+        reference.SetOrigin(origin)
     return sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, 0.0)
 
 

@@ -112,3 +112,44 @@ def test_console_script_hides_tracebacks_unless_debug(tmp_path):
     loud = subprocess.run(command[:3] + ["--debug"] + command[3:], capture_output=True,
                           text=True, env=env)
     assert "Traceback" in loud.stderr
+
+
+def test_every_sub_command_names_its_handler():
+    from TumorClassifierLib.cli import build_parser
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    for name, sub in commands.choices.items():
+        assert callable(sub.get_default("handler")), name
+
+
+def test_config_flags_parse_booleans_tuples_and_choices():
+    from TumorClassifierLib.cli import TRAIN_CONFIGS, build_parser, config_from_args
+    from TumorClassifierLib.settings import PreprocessingConfig, TrainingConfig
+    parser = build_parser()
+    base = ["train", "--manifest", "m.csv", "--out", "o"]
+    defaults = parser.parse_args(base)
+    # Without flags every configuration is its dataclass's default.
+    assert [config_from_args(c, defaults) for c in TRAIN_CONFIGS] == [c() for c in TRAIN_CONFIGS]
+    on = parser.parse_args(base + ["--bias-correction", "--input-shape", "64", "64", "48",
+                                   "--augmentation", "extended", "--max-hours", "0.5"])
+    preprocessing = config_from_args(PreprocessingConfig, on)
+    assert preprocessing.bias_correction is True and preprocessing.input_shape == (64, 64, 48)
+    training = config_from_args(TrainingConfig, on)
+    assert (training.augmentation, training.max_hours) == ("extended", 0.5)
+    off = parser.parse_args(base + ["--no-bias-correction"])
+    assert config_from_args(PreprocessingConfig, off).bias_correction is False
+    with pytest.raises(SystemExit):  # "False" is not silently read as True
+        parser.parse_args(base + ["--bias-correction", "False"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--augmentation", "everything"])
+
+
+def test_the_parser_imports_nothing_heavy():
+    """`tumorclassifier --help` must answer at once: building the parser imports neither torch,
+    MONAI, SimpleITK nor numpy (each handler imports what it needs)."""
+    probe = ("import sys; from TumorClassifierLib.cli import build_parser; build_parser(); "
+             "print(sorted(m for m in ('torch', 'monai', 'SimpleITK', 'numpy') "
+             "if m in sys.modules))")
+    output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert output == "[]"

@@ -81,3 +81,31 @@ def test_attention_metrics_by_hand():
     assert result["HGG"]["peak_in_lesion_rate"] == 0.5
     assert result["all_tumours"]["median_peak_distance_mm"] == 10.0
     assert result["all_tumours"]["peak_within_15mm_rate"] == pytest.approx(2 / 3)
+
+
+def test_evaluation_is_the_batch_engine_with_label_and_lesion_columns(phantom_cohort, tiny_bundle,
+                                                                      tmp_path, monkeypatch):
+    """One failing case (a bug, not a user error) is an error row like in a batch, the others
+    are measured, and the row schema is the batch's plus evaluation's columns."""
+    from TumorClassifierLib.batch import classify_cases  # noqa: F401  (the engine under test)
+    from TumorClassifierLib.outputs import results_columns
+    cases = read_manifest(phantom_cohort)
+    classifier = Classifier.from_bundle(tiny_bundle, device="cpu")
+    original = classifier.classify_prepared
+    first_name = classifier.prepare(cases[0].path).name
+
+    def failing_on_first(prepared, **options):
+        if prepared.name == first_name:
+            raise RuntimeError("a bug in the network")
+        return original(prepared, **options)
+    monkeypatch.setattr(classifier, "classify_prepared", failing_on_first)
+    metrics = evaluate(classifier, cases, tmp_path / "report", progress=False, prefetch=0)
+    assert metrics["cases"] == len(cases) - 1
+    assert [f["case"] for f in metrics["failed_cases"]] == [cases[0].name]
+    assert "internal error" in metrics["failed_cases"][0]["error"]
+    header = (tmp_path / "report" / "cases.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.split(",")[:len(results_columns(classifier.metadata.class_codes))] == \
+        results_columns(classifier.metadata.class_codes)
+    assert header.split(",")[-5:] == ["label", "correct", "cam_in_lesion", "cam_peak_in_lesion",
+                                      "cam_peak_distance_mm"]
+    assert (tmp_path / "report" / "cases" / f"{cases[1].name}_heatmap.nii.gz").is_file()

@@ -1,62 +1,48 @@
 """`tumorclassifier evaluate --model B --manifest test.csv --out REPORT_DIR`
 
-Classifies every case of a labelled manifest (resumable: finished cases are read back from the
-per-case CSV), measures where the heatmap (Grad-CAM family) falls when a lesion mask is given, and
-writes metrics.json, cases.csv, PNG figures and a self-contained report.html.
+Runs the batch engine (`batch.classify_cases`: resumable, prefetching, one row per case, an
+error row for a case that fails) over a labelled manifest with two more kinds of column: the
+label and whether the prediction matched it, and where the heatmap falls when a lesion mask is
+given. Then writes metrics.json, PNG figures and a self-contained report.html. The per-case
+heatmaps and probabilities go to REPORT_DIR/cases/, the table to REPORT_DIR/cases.csv.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from ..manifest import Case, ResultsTable
-from ..errors import InputError
-from .metrics import attention_metrics, classification_metrics
+from ..batch import classify_cases
+from ..errors import ConstantImage, InputError
 from ..inference import Classifier, ClassificationResult
+from ..manifest import Case
 from ..volume import atomic_output, read_sitk_image
+from .metrics import attention_metrics, classification_metrics
 
-
-def case_columns(codes) -> list[str]:
-    return (["case", "label", "status", "predicted_class", "correct"]
-            + [f"p_{code}" for code in codes]
-            + ["cam_in_lesion", "cam_peak_in_lesion", "cam_peak_distance_mm",
-               "registration_correlation", "warnings", "error", "seconds"])
+EVALUATION_COLUMNS = ("label", "correct", "cam_in_lesion", "cam_peak_in_lesion",
+                      "cam_peak_distance_mm")
 
 
 def evaluate(classifier: Classifier, cases: list[Case], out: str | Path,
-             progress: bool = True) -> dict:
+             progress: bool = True, prefetch: int = 1, debug: bool = False) -> dict:
     out = Path(out)
     codes = classifier.metadata.class_codes
     unlabelled = [c.name for c in cases if c.label not in codes]
     if unlabelled:
         raise InputError(f"evaluation needs a label from {', '.join(codes)} for every case; "
                          f"missing or unknown for {', '.join(unlabelled[:5])}")
-    table = ResultsTable(out / "cases.csv", case_columns(codes))
-    done = table.finished_cases()
-    from tqdm import tqdm
-    for case in tqdm([c for c in cases if c.name not in done], unit="scan", file=sys.stderr,
-                     disable=not progress, desc="evaluating"):
-        start = time.perf_counter()
-        try:
-            result = classifier.classify(case.path, mask=case.brain_mask)
-            row = _case_row(case, result, codes)
-        except InputError as error:
-            row = {"case": case.name, "label": case.label, "status": "error",
-                   "error": str(error)}
-        row["seconds"] = round(time.perf_counter() - start, 3)
-        table.append(row)
-    rows = _read_rows(out / "cases.csv", codes)
-    names = {c.name for c in cases}
-    rows = [r for r in rows if r["case"] in names]
+    classify_cases(classifier, cases, out / "cases", overlay=False,
+                   results_csv=out / "cases.csv", debug=debug, show_progress=progress,
+                   echo=False, prefetch=prefetch, extra_columns=EVALUATION_COLUMNS,
+                   row_extras=evaluation_columns)
+    labels_by_case = {c.name: c.label for c in cases}
+    rows = [r for r in _read_rows(out / "cases.csv", codes) if r["case"] in labels_by_case]
     ok = [r for r in rows if r["status"] == "ok"]
-    labels = np.array([codes.index(r["label"]) for r in ok], dtype=int)
+    labels = np.array([codes.index(labels_by_case[r["case"]]) for r in ok], dtype=int)
     probabilities = np.array([[r[f"p_{code}"] for code in codes] for r in ok]).reshape(-1,
                                                                                        len(codes))
     metrics = classification_metrics(labels, probabilities, codes)
@@ -75,13 +61,8 @@ def evaluate(classifier: Classifier, cases: list[Case], out: str | Path,
     return metrics
 
 
-def _case_row(case: Case, result: ClassificationResult, codes) -> dict:
-    row = {"case": case.name, "label": case.label, "status": "ok",
-           "predicted_class": result.predicted_class,
-           "correct": int(result.predicted_class == case.label),
-           "registration_correlation": result.registration["correlation"],
-           "warnings": " | ".join(result.warnings), "error": ""}
-    row.update({f"p_{code}": f"{result.probabilities[code]:.6f}" for code in codes})
+def evaluation_columns(case: Case, result: ClassificationResult) -> dict:
+    row = {"label": case.label, "correct": int(result.predicted_class == case.label)}
     if case.lesion_mask is not None:
         row.update(heatmap_versus_lesion(result, case.lesion_mask))
     return row
@@ -111,14 +92,13 @@ def read_sitk_image_allowing_empty(path: Path) -> sitk.Image:
     refuses as 'constant'."""
     try:
         return read_sitk_image(path)
-    except InputError as error:
-        if "is constant" not in str(error):
-            raise
+    except ConstantImage:
         return sitk.ReadImage(str(path))
 
 
 def _read_rows(path: Path, codes) -> list[dict]:
-    numeric = [f"p_{code}" for code in codes] + ["cam_in_lesion", "cam_peak_distance_mm",
+    numeric = [f"p_{code}" for code in codes] + ["confidence", "entropy", "cam_in_lesion",
+                                                 "cam_peak_distance_mm",
                                                  "registration_correlation", "seconds"]
     rows = []
     with open(path, newline="", encoding="utf-8") as handle:

@@ -15,6 +15,8 @@ import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
 
+from ..geometry import centre_of, image_index_to_world, index_to_world
+from ..settings import PHANTOM_GENERATORS
 from .anatomy import Canvas, smooth_noise
 
 AXIS_VECTORS = {"R": (-1, 0, 0), "L": (1, 0, 0), "A": (0, -1, 0), "P": (0, 1, 0),
@@ -53,7 +55,7 @@ class Acquisition:
         return dataclasses.asdict(self)
 
 
-GENERATORS = (1, 2)
+GENERATORS = PHANTOM_GENERATORS
 
 
 def draw_acquisition(rng: np.random.Generator, generator: int = 1) -> Acquisition:
@@ -161,7 +163,7 @@ def acquire(canvas: Canvas, acquisition: Acquisition,
             rng: np.random.Generator) -> tuple[sitk.Image, sitk.Image]:
     """The scan and its lesion mask (uint8) on the acquisition's grid."""
     reference = canvas.tissues.reference
-    atlas_index_to_world = _index_to_world(reference)
+    atlas_index_to_world = image_index_to_world(reference)
     pose = _pose_matrix(acquisition, reference)  # atlas world -> scanner world
     direction = direction_of(acquisition.orientation)
     # Thick slices are simulated as the average of 1 mm sub-slices (the slice profile).
@@ -172,9 +174,7 @@ def acquire(canvas: Canvas, acquisition: Acquisition,
     size = np.maximum(np.ceil((high - low) / spacing).astype(int), 8)
     size[2] = int(np.ceil(size[2] / sub_slices)) * sub_slices
     origin = direction @ (low + spacing / 2)
-    grid_to_world = np.eye(4)
-    grid_to_world[:3, :3] = direction @ np.diag(spacing)
-    grid_to_world[:3, 3] = origin
+    grid_to_world = index_to_world(direction, spacing, origin)
     grid_to_atlas = np.linalg.inv(atlas_index_to_world) @ np.linalg.inv(pose) @ grid_to_world
 
     sampled = _sample(canvas, grid_to_atlas, size, acquisition.elastic_mm, rng)
@@ -189,18 +189,10 @@ def acquire(canvas: Canvas, acquisition: Acquisition,
     return (_to_image(image, geometry), _to_image((lesion > 0.5).astype(np.uint8), geometry))
 
 
-def _index_to_world(image: sitk.Image) -> np.ndarray:
-    matrix = np.eye(4)
-    matrix[:3, :3] = np.asarray(image.GetDirection()).reshape(3, 3) @ np.diag(image.GetSpacing())
-    matrix[:3, 3] = image.GetOrigin()
-    return matrix
-
-
 def _pose_matrix(acquisition: Acquisition, reference: sitk.Image) -> np.ndarray:
     rotation = sitk.Euler3DTransform((0, 0, 0), *np.radians(acquisition.rotation_deg))
     linear = np.asarray(rotation.GetMatrix()).reshape(3, 3) * acquisition.scale
-    centre = reference.TransformContinuousIndexToPhysicalPoint(
-        [(n - 1) / 2 for n in reference.GetSize()])
+    centre = centre_of(reference)
     pose = np.eye(4)
     pose[:3, :3] = linear
     pose[:3, 3] = np.asarray(acquisition.shift_mm) - linear @ centre  # head near isocentre
@@ -223,7 +215,7 @@ def _head_points(canvas: Canvas) -> np.ndarray:
     if getattr(tissues, "_head_points", None) is None:
         k, j, i = np.nonzero(tissues.image[::3, ::3, ::3] > 0.15)
         index = np.stack([i * 3, j * 3, k * 3, np.ones_like(i)], axis=1).astype(float)
-        points = (index @ _index_to_world(tissues.reference).T)[:, :3]
+        points = (index @ image_index_to_world(tissues.reference).T)[:, :3]
         object.__setattr__(tissues, "_head_points", points)  # cache on the shared tissues
     return tissues._head_points
 

@@ -28,6 +28,7 @@ from .anatomy import Canvas, add_normal_enhancement, atlas_tissues
 from .lesion_forms import FAMILIES
 from .lesions import PAINTERS
 from .lesions_2 import PAINTERS_2
+from ..geometry import same_box_new_spacing
 from ..volume import atomic_output, write_volume
 
 
@@ -143,16 +144,8 @@ def _write_case(job) -> dict:
 
 
 def _isotropic(image: sitk.Image, spacing_mm: float, interpolator) -> sitk.Image:
-    size = [max(1, int(round(n * s / spacing_mm))) for n, s in zip(image.GetSize(),
-                                                                    image.GetSpacing())]
-    reference = sitk.Image(size, image.GetPixelID())
-    reference.SetDirection(image.GetDirection())
-    reference.SetSpacing([spacing_mm] * 3)
-    # Keep the same physical box: first voxel centre half a new voxel inside its corner.
-    corner = image.TransformContinuousIndexToPhysicalPoint([-0.5, -0.5, -0.5])
-    direction = np.asarray(image.GetDirection()).reshape(3, 3)
-    reference.SetOrigin(tuple(np.asarray(corner) + direction @ np.full(3, spacing_mm / 2)))
-    return sitk.Resample(image, reference, sitk.Transform(), interpolator, 0)
+    return sitk.Resample(image, same_box_new_spacing(image, spacing_mm), sitk.Transform(),
+                         interpolator, 0)
 
 
 def _single_threaded() -> None:

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from ..settings import PHANTOM_FAMILIES
 from .anatomy import smooth_noise, soft_ball
 
-FAMILIES = ("lumpy", "cluster")
+FAMILIES = PHANTOM_FAMILIES
 PATTERNS = ("solid", "ring", "heterogeneous", "cystic")
 
 

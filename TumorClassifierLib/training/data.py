@@ -19,6 +19,7 @@ from ..atlas import load_atlas
 from ..manifest import Case
 from ..configuration import to_dict
 from ..preprocessing import PREPROCESSING_REVISION, PreprocessingConfig, preprocess
+from ..settings import AUGMENTATIONS
 from ..volume import read_sitk_image
 
 
@@ -67,7 +68,6 @@ def items_of(cases: list[Case], class_codes: tuple[str, ...]) -> list[dict]:
              "label": class_codes.index(case.label), "case": case.name} for case in cases]
 
 
-AUGMENTATIONS = ("paper", "extended")
 
 
 def augmentation_transforms(augmentation: str, flip_probability: float = 0.5) -> list:

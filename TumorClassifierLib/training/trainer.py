@@ -39,34 +39,8 @@ from ..errors import InputError
 from .folds import assign_folds
 from ..network import NetworkConfig, TumorClassifierNet
 from ..preprocessing import PreprocessingConfig
-from .data import AUGMENTATIONS, class_weights, make_dataset
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    learning_rate: float = 5e-4
-    batch_size: int = 5
-    max_epochs: int = 200
-    plateau_factor: float = 0.5
-    plateau_patience: int = 10
-    early_stopping_patience: int = 50
-    weight_decay_l2: float = 1e-5  # on conv and dense kernels, added to the loss
-    flip_probability: float = 0.5
-    # "paper": the paper's flips only; "extended": flips, affine, intensity, blur and noise
-    # (training/data.py, augmentation_transforms)
-    augmentation: str = "paper"
-    folds: int = 8
-    fold: int = 0  # which fold validates; the model trains on all the others
-    seed: int = 0
-    loader_workers: int = 1
-    precision: str = "auto"
-    max_hours: float = 0.0  # stop after this much wall time, preprocessing included (0: no
-    # limit), keeping the best checkpoint
-
-    def __post_init__(self) -> None:
-        if self.augmentation not in AUGMENTATIONS:
-            raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, not "
-                             f"{self.augmentation!r}")
+from ..settings import TrainingConfig
+from .data import class_weights, make_dataset
 
 
 @dataclass

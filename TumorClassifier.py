@@ -21,9 +21,12 @@ import vtk
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest,
-                                           ScriptedLoadableModuleWidget)
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
 from slicer.util import VTKObservationMixin
 
 MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -329,9 +332,14 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         """torch through the PyTorch extension (the user's choice of CUDA or CPU build), the
         rest with pip while the installed torch, numpy, SimpleITK and vtk are held at their
         versions. Returns False if declined or impossible (the user has been told why)."""
-        from TumorClassifierLib.requirements import (MINIMUM_VERSIONS, SLICER_PIP_PACKAGES,
-                                                     describe_problems, installed_version,
-                                                     missing_or_old, requirement)
+        from TumorClassifierLib.requirements import (
+            MINIMUM_VERSIONS,
+            SLICER_PIP_PACKAGES,
+            describe_problems,
+            installed_version,
+            missing_or_old,
+            requirement,
+        )
         if self.installing:
             return False
         self.installing = True
@@ -385,6 +393,7 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         """pip with constraints that keep torch, numpy, SimpleITK and vtk as installed, so that
         no install can swap the torch build the user chose."""
         import importlib
+
         from TumorClassifierLib.requirements import pinned_constraints
         handle, constraints = tempfile.mkstemp(suffix="-constraints.txt")
         with os.fdopen(handle, "w") as stream:
@@ -730,6 +739,7 @@ class TumorClassifierTest(ScriptedLoadableModuleTest):
 
     def test_classify_sample_through_the_worker(self):
         import numpy as np
+
         from TumorClassifierLib.mrml_bridge import node_to_volume
         from TumorClassifierLib.resources import sample_data_dir
         self.delayDisplay("Loading a sample phantom (meningioma)")
@@ -765,6 +775,7 @@ class TumorClassifierTest(ScriptedLoadableModuleTest):
 
 def _peakNearMask(heatmap, mask, millimetres):
     import numpy as np
+
     from TumorClassifierLib.mrml_bridge import node_to_volume
     heat, lesion = node_to_volume(heatmap), node_to_volume(mask)
     peak = np.unravel_index(np.argmax(heat.array), heat.array.shape)[::-1]

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .manifest import Case, ResultsTable
 from .classes import canonical_code
 from .errors import InputError
+from .manifest import Case, ResultsTable
 
 
 @dataclass(frozen=True)

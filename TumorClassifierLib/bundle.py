@@ -8,6 +8,7 @@ checks all of that, runs a small fake input through the network, and never unpic
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -37,9 +38,7 @@ FORMAT_VERSION = 1
 @dataclass(frozen=True)
 class InferenceConfig:
     low_confidence_threshold: float = 0.5  # below this top probability, warn the user
-    # The heatmap: HiResCAM at level 2 (a 32^3 grid at 128^3 input, 7.5 mm cells). Measured on
-    # 210 held-out phantoms with the 128^3 default: its peak fell in the lesion far more often
-    # than Grad-CAM's at the deepest level (8^3, 30 mm cells); docs/evaluation_default.
+    # The heatmap: HiResCAM at level 2, a 32^3 grid at 128^3 input (docs/decisions.md).
     heatmap_method: str = "hirescam"  # or "gradcam" (gradcam.METHODS)
     heatmap_level: int = 2  # encoder level whose output is explained (0: full resolution)
 
@@ -91,6 +90,7 @@ class ModelBundle:
     path: Path | None = None
 
 
+@functools.cache
 def software_versions() -> dict:
     import monai
     import numpy

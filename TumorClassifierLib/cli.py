@@ -27,8 +27,14 @@ from pathlib import Path
 
 from .classes import CLASS_CODES
 from .errors import InputError
-from .settings import (PHANTOM_FAMILIES, PHANTOM_GENERATORS, PRECISIONS, NetworkConfig,
-                       PreprocessingConfig, TrainingConfig)
+from .settings import (
+    PHANTOM_FAMILIES,
+    PHANTOM_GENERATORS,
+    PRECISIONS,
+    NetworkConfig,
+    PreprocessingConfig,
+    TrainingConfig,
+)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -242,9 +248,9 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .manifest import read_manifest
     from .evaluation.evaluator import evaluate
     from .inference import Classifier
+    from .manifest import read_manifest
     cases = read_manifest(args.manifest)
     classifier = Classifier.from_bundle(args.model, args.device, args.precision)
     metrics = evaluate(classifier, cases, args.out, prefetch=args.prefetch, debug=args.debug)
@@ -254,8 +260,8 @@ def _evaluate(args) -> int:
 
 
 def _classify_command(args) -> int:
-    from .manifest import cases_from_paths, read_manifest
     from .inference import Classifier
+    from .manifest import cases_from_paths, read_manifest
     from .resources import sample_data_dir
 
     if args.command == "demo":

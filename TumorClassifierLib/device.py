@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 import torch
 
 from .errors import InputError
 from .settings import PRECISIONS
-
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -32,7 +32,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def cpu_has_fast_bf16() -> bool:
-    """AVX-512 BF16 or AMX: where bf16 autocast about halves CPU time (measured 2x here)."""
+    """AVX-512 BF16 or AMX: where bf16 autocast pays on a CPU (docs/decisions.md)."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
@@ -53,3 +53,10 @@ def autocast(device: torch.device, dtype: torch.dtype):
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def synchronized_clock(device: torch.device) -> float:
+    """perf_counter after the device has finished its queued work (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()

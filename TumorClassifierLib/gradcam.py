@@ -19,12 +19,11 @@ it. `torch.autograd.grad` is used so that no `.grad` of the caller's model is to
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .device import synchronized_clock
 
 METHODS = ("gradcam", "hirescam")
 
@@ -55,7 +54,7 @@ class GradCAM:
         self.timings: dict[str, float] = {}
         self.activation_shape: tuple[int, ...] = ()  # (D, H, W) of the explained layer
 
-    def __enter__(self) -> "GradCAM":
+    def __enter__(self) -> GradCAM:
         self._handle = self.layer.register_forward_hook(self._capture)
         return self
 
@@ -88,7 +87,7 @@ class GradCAM:
         if self._handle is None:
             raise RuntimeError("use GradCAM inside a 'with' block")
         self._activation = None
-        start = _synchronized_clock(x.device)
+        start = synchronized_clock(x.device)
         self._autocast_paused = None
         self._explaining = True
         try:
@@ -98,7 +97,7 @@ class GradCAM:
             self._explaining = False
             if self._autocast_paused:
                 torch.set_autocast_enabled(self._autocast_paused, True)
-        after_forward = _synchronized_clock(x.device)
+        after_forward = synchronized_clock(x.device)
         activation = self._activation
         if activation is None:
             raise RuntimeError("the Grad-CAM layer was not reached by the forward pass")
@@ -121,15 +120,8 @@ class GradCAM:
         self._activation = None
         maps = normalise_per_sample(cam[:, 0])
         self.timings = {"forward": after_forward - start,
-                        "gradcam": _synchronized_clock(x.device) - after_forward}
+                        "gradcam": synchronized_clock(x.device) - after_forward}
         return logits.detach().float(), maps
-
-
-def _synchronized_clock(device: torch.device) -> float:
-    """perf_counter after the device has finished its queued work (CUDA runs asynchronously)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def normalise_per_sample(maps: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,6 @@ pooling and one dense layer. Glorot-uniform weights. Defaults: 5,895,719 paramet
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from monai.networks.blocks import Convolution
 from torch import nn
@@ -79,8 +77,7 @@ class TumorClassifierNet(nn.Module):
         Not the paper's layer, the last convolution of that level's context block before its
         instance norm: an instance norm cancels any per-channel constant added to its input,
         so the spatial mean of the gradient there - Grad-CAM's channel weight - is exactly
-        zero, and the map is rounding noise (measured on the interim default model: float32
-        and float64 maps of one scan correlated 0.07-0.44)."""
+        zero, and the map is rounding noise (docs/decisions.md)."""
         return self.levels[-1]
 
     def level(self, index: int) -> nn.Module:

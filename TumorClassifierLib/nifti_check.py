@@ -1,7 +1,7 @@
 """Integrity check of NIfTI files, done before SimpleITK reads them.
 
 ITK's NIfTI reader fills a truncated file (plain or gzip) with zeros and reads NaN voxels as 0,
-silently (measured with SimpleITK 2.5). So the header is parsed here, the voxel data streamed
+silently (docs/decisions.md). So the header is parsed here, the voxel data streamed
 once, its length compared with what the header promises, and float voxels checked for NaN/Inf.
 """
 

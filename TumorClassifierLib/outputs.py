@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .manifest import Case
 from .inference import ClassificationResult
+from .manifest import Case
 from .overlay import write_overlay_png
 from .volume import Volume, atomic_output, read_volume, write_volume
-
 
 HEATMAP_FORMATS = {"nii.gz": (".nii.gz", True), "nrrd": (".nrrd", False)}
 

@@ -49,10 +49,10 @@ _itk_threads_before = 0
 
 @contextlib.contextmanager
 def _single_itk_thread():
-    """ITK's threaded metric sums in a varying order, so two runs on two threads differed in
-    the 5th decimal; one thread makes them identical (measured: 1.2 s instead of 0.7 s).
-    Counted, so that registrations running at once in several Python threads (the batch's
-    preparation threads) keep ITK single-threaded until the last one ends."""
+    """ITK's threaded metric sums in a varying order; one thread makes two runs identical
+    (its cost: docs/decisions.md). Counted, so that registrations running at once in several
+    Python threads (the batch's preparation threads) keep ITK single-threaded until the last
+    one ends."""
     global _itk_single_thread_users, _itk_threads_before
     with _itk_threads_lock:
         if _itk_single_thread_users == 0:
@@ -95,8 +95,8 @@ def _registration_copy(scan: sitk.Image, spacing_mm: float) -> sitk.Image:
 
     The voxels are first put in one storage order (LPS; an exact permutation and flip), so that
     the same scan stored as RAS, LAS, PIR... is shrunk identically and registers identically:
-    without it, BinShrink grouped other voxel pairs and the optimiser ended elsewhere
-    (measured: network inputs correlated only 0.93 between RAS and LPS copies of a phantom)."""
+    otherwise BinShrink groups other voxel pairs and the optimiser ends elsewhere
+    (docs/decisions.md)."""
     scan = sitk.DICOMOrient(scan, "LPS")
     factors = [max(1, int(round(spacing_mm / s))) for s in scan.GetSpacing()]
     small = sitk.BinShrink(sitk.Cast(scan, sitk.sitkFloat32), factors)

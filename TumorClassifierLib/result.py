@@ -26,6 +26,10 @@ class ClassificationResult:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     augmentations: int = 1  # network passes averaged: 1, or 8 with test-time flips
     heatmap_method: str = ""  # e.g. "hirescam at encoder level 2 (32x32x32 grid)"
+    # What produced it, as a run report: the model's name and weights' sha256, and the
+    # versions of this library, torch, MONAI, SimpleITK, numpy and Python.
+    model: dict = field(default_factory=dict)
+    software: dict = field(default_factory=dict)
 
     @property
     def confidence(self) -> float:
@@ -57,6 +61,8 @@ class ClassificationResult:
             "device": self.device,
             "precision": self.precision,
             "warnings": list(self.warnings),
+            "model": self.model,
+            "software": self.software,
         }
 
     def table(self) -> str:
@@ -74,7 +80,7 @@ class ClassificationResult:
         return "\n".join(lines)
 
     @classmethod
-    def from_dict(cls, record: dict, heatmap: Volume) -> "ClassificationResult":
+    def from_dict(cls, record: dict, heatmap: Volume) -> ClassificationResult:
         """The inverse of `to_dict` (as written to <case>_probabilities.json), given the
         heatmap read back from its file."""
         return cls(source=record["source"], probabilities=dict(record["probabilities"]),
@@ -85,4 +91,6 @@ class ClassificationResult:
                    precision=record["precision"],
                    warnings=tuple(record.get("warnings", ())),
                    augmentations=int(record.get("augmentations", 1)),
-                   heatmap_method=record.get("heatmap_method", ""))
+                   heatmap_method=record.get("heatmap_method", ""),
+                   model=dict(record.get("model", {})),
+                   software=dict(record.get("software", {})))

@@ -60,13 +60,13 @@ class Volume:
         """4×4 matrix from continuous (i, j, k, 1) index to LPS world (x, y, z, 1) in mm."""
         return geometry.index_to_world(self.direction, self.spacing, self.origin)
 
-    def same_geometry(self, other: "Volume", atol: float = 1e-4) -> bool:
+    def same_geometry(self, other: Volume, atol: float = 1e-4) -> bool:
         return (self.array.shape == other.array.shape
                 and np.allclose(self.spacing, other.spacing, atol=atol)
                 and np.allclose(self.origin, other.origin, atol=atol)
                 and np.allclose(self.direction, other.direction, atol=atol))
 
-    def with_array(self, array: np.ndarray) -> "Volume":
+    def with_array(self, array: np.ndarray) -> Volume:
         """A volume with the same geometry and a new array of the same shape."""
         if array.shape != self.array.shape:
             raise ValueError(f"array shape {array.shape} differs from {self.array.shape}")
@@ -80,7 +80,7 @@ class Volume:
         return image
 
     @classmethod
-    def from_sitk(cls, image: sitk.Image) -> "Volume":
+    def from_sitk(cls, image: sitk.Image) -> Volume:
         return cls(sitk.GetArrayFromImage(image), image.GetSpacing(), image.GetOrigin(),
                    image.GetDirection())
 

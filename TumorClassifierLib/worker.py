@@ -71,8 +71,8 @@ class Worker:
             self._progress(request, stage, WRITING_FRACTION * fraction)
 
     def _classify(self, request: dict) -> dict:
-        from .manifest import Case
         from .errors import InputError
+        from .manifest import Case
         from .outputs import HEATMAP_FORMATS, write_case_outputs
         from .volume import case_name
         path, out = _required(request, "input"), Path(_required(request, "out"))
@@ -107,8 +107,8 @@ class Worker:
         return {"path": str(path)}
 
     def _batch(self, request: dict) -> dict:
-        from .manifest import cases_from_paths
         from .batch import classify_cases
+        from .manifest import cases_from_paths
         inputs = _required(request, "inputs")
         if not isinstance(inputs, list) or not inputs:
             from .errors import InputError

@@ -29,8 +29,8 @@ def main() -> None:
                         "with more than 4 cores also half its cores, at most 8)")
     args = parser.parse_args()
 
-    from TumorClassifierLib.manifest import cases_from_paths
     from TumorClassifierLib.batch import classify_cases
+    from TumorClassifierLib.manifest import cases_from_paths
     classifier = classifier_at(args.model, args.input_size, args.device, "auto")
     cases = cases_from_paths(sorted(args.scans_dir.glob("*.nii.gz")))
     if not cases:

@@ -32,8 +32,14 @@ def main() -> None:
 
     import torch
     from monai.data import MetaTensor
-    from monai.transforms import (Compose, LoadImage, NormalizeIntensity, Orientation, Resize,
-                                  SaveImage)
+    from monai.transforms import (
+        Compose,
+        LoadImage,
+        NormalizeIntensity,
+        Orientation,
+        Resize,
+        SaveImage,
+    )
     from monai.visualize import GradCAM
 
     from TumorClassifierLib.bundle import load_bundle

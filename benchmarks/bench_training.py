@@ -30,7 +30,8 @@ def main() -> None:
 
     from TumorClassifierLib.manifest import Case
     from TumorClassifierLib.preprocessing import PreprocessingConfig
-    from TumorClassifierLib.training.trainer import TrainingConfig, train
+    from TumorClassifierLib.settings import TrainingConfig
+    from TumorClassifierLib.training.trainer import train
     paths = sorted(args.scans_dir.glob("*.nii.gz"))
     if not paths:
         raise SystemExit(f"{args.scans_dir}: no .nii.gz scans to train on")

@@ -9,7 +9,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +44,10 @@ def brats_sized_scan(path: Path, label: str = "HGG", seed: int = 2026) -> Path:
 def phantom_folder(folder: Path, count: int, seed: int = 7) -> list[Path]:
     """`count` phantoms of all classes in turn, each in its own drawn acquisition geometry;
     made in parallel processes (a phantom takes seconds)."""
-    import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor
 
     from TumorClassifierLib.classes import CLASS_CODES
-    from TumorClassifierLib.phantoms.cohort import _single_threaded
+    from TumorClassifierLib.phantoms.cohort import phantom_pool
     folder.mkdir(parents=True, exist_ok=True)
     jobs = []
     for number in range(count):
@@ -58,10 +55,7 @@ def phantom_folder(folder: Path, count: int, seed: int = 7) -> list[Path]:
         jobs.append((folder / f"bench_{number:03d}_{label.lower()}.nii.gz", label, seed, number))
     missing = [job for job in jobs if not job[0].is_file()]
     if missing:
-        # spawned: this process has run ITK already, and a forked child can hang on its threads
-        with ProcessPoolExecutor(max(1, min(len(missing), os.cpu_count() or 1)),
-                                 mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_single_threaded) as pool:
+        with phantom_pool(max(1, min(len(missing), os.cpu_count() or 1))) as pool:
             list(pool.map(_write_phantom, missing))
     return [job[0] for job in jobs]
 
@@ -101,10 +95,10 @@ def add_model_arguments(parser) -> None:
 
 def clock(device: str = "cpu") -> float:
     """perf_counter after the GPU (if any) has finished its queued work."""
-    if device.startswith("cuda"):
-        import torch
-        torch.cuda.synchronize()
-    return time.perf_counter()
+    import torch
+
+    from TumorClassifierLib.device import synchronized_clock
+    return synchronized_clock(torch.device(device))
 
 
 def peak_rss_mb() -> float:

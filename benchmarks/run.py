@@ -18,8 +18,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (HERE, brats_sized_scan, machine_description, phantom_folder,  # noqa: E402
-                    run_worker, summary, training_pace)
+from common import (  # noqa: E402
+    HERE,
+    brats_sized_scan,
+    machine_description,
+    phantom_folder,
+    run_worker,
+    summary,
+    training_pace,
+)
 
 TARGETS = {"cpu": {"end_to_end_s": 4.0, "peak_rss_mb": 2560, "network_gradcam_speedup": 2.0},
            "cuda": {"network_gradcam_s": 0.025, "end_to_end_s": 1.0,

@@ -31,6 +31,7 @@ from TumorClassifierLib.volume import read_sitk_image  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from realdata_manifests import real_rows  # noqa: E402
+
 BINS = np.linspace(-4, 8, 97)
 
 

@@ -26,9 +26,12 @@ from TumorClassifierLib.classes import CLASS_CODES  # noqa: E402
 from TumorClassifierLib.geometry import centre_of  # noqa: E402
 from TumorClassifierLib.phantoms.acquisition import acquire  # noqa: E402
 from TumorClassifierLib.phantoms.cohort import case_seed, paint_case  # noqa: E402
-from TumorClassifierLib.preprocessing import (PreprocessingConfig,  # noqa: E402
-                                              most_common_value, register_to_best_atlas,
-                                              skull_evidence)
+from TumorClassifierLib.preprocessing import (  # noqa: E402
+    PreprocessingConfig,
+    most_common_value,
+    register_to_best_atlas,
+    skull_evidence,
+)
 from TumorClassifierLib.volume import read_sitk_image  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -12,7 +12,8 @@ CMakeLists.txt, so --write puts literal https addresses there, with the address 
 the default model's weights, which the public repository gets as a release asset instead of
 history (see README, "Publishing"). The report lists the Index's checks: literal http(s) URLs,
 the repository name's "Slicer" prefix, the size of a full clone of the public repository with
-its history (under 100 MB), a LICENSE at the root, a 128x128 PNG icon and the screenshots. Exit code 0 when every check passes, 1 otherwise.
+its history (under 100 MB), a LICENSE at the root, a 128x128 PNG icon and the screenshots.
+Exit code 0 when every check passes, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def write_cmake_settings(cmake: Path, urls: dict[str, str]) -> None:
     text = cmake.read_text(encoding="utf-8")
     for name, value in urls.items():
         line = f'set({name} "{value}")'
-        text, count = re.subn(rf"^set\({name} .*\)$", lambda _: line, text, flags=re.M)
+        text, count = re.subn(rf"^set\({name} .*\)$", lambda _, line=line: line, text,
+                              flags=re.M)
         if count != 1:
             raise SystemExit(f"{cmake}: expected one set({name} ...) line, found {count}")
     cmake.write_text(text, encoding="utf-8")

@@ -19,8 +19,8 @@ def main() -> None:
     import slicer
     from matplotlib import pyplot
 
-    from TumorClassifierLib.manifest import read_manifest
     from TumorClassifierLib.inference import Classifier
+    from TumorClassifierLib.manifest import read_manifest
     from TumorClassifierLib.mrml_bridge import render_slice, show_result
     from TumorClassifierLib.resources import sample_data_dir
 

@@ -17,6 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+COLUMNS = ("case", "true", "predicted", "p(true)", "top 3", "registration (NCC, atlas)",
+           "warnings", "time", "heatmap inside the tumour mask", "overlay")
+TABLE_HEADER = f"| {' | '.join(COLUMNS)} |\n|{'---|' * len(COLUMNS)}\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="bundle (default: the bundled model)")
@@ -90,9 +95,7 @@ No pituitary adenoma is among these cases, and the two healthy scans are without
 
 Correct: **{correct} of {len(rows)}**.
 
-| case | true | predicted | p(true) | top 3 | registration (NCC, atlas) | warnings | time | heatmap inside the tumour mask | overlay |
-|---|---|---|---|---|---|---|---|---|---|
-""" + "\n".join(lines) + """
+""" + TABLE_HEADER + "\n".join(lines) + """
 
 Overlay images show the Grad-CAM heatmap over the scan through its peak. Sources and licences
 of the scans are listed in `../shared/realdata/MANIFEST.tsv` (BRATS 2015 cases: CC BY-NC-SA

@@ -23,6 +23,14 @@ needs_realdata = pytest.mark.skipif(
     reason=f"real scans not present at {REALDATA} (they are never copied into the repository)")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Everything under integration/ is in the integration tier (`make test-quick` leaves it
+    out; `make test` runs it)."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def atlas():
     return load_atlas()

@@ -12,8 +12,9 @@ What is stood in for, and how (each piece is small and named here):
 - The CTK/MRML widgets of the .ui (ctkCollapsibleButton, ctkSliderWidget, qMRMLNodeComboBox,
   qMRMLTableView, qMRMLWidget): plain Qt widgets with the properties, signals and methods the
   module uses.
-- `slicer.modules.plots.logic()` (records the chart shown), `slicer.app` (processEvents, layoutManager() - None, as without a main window -,
-  startupEnvironment, temporaryPath, the override cursor, aboutToQuit), `slicer.util`'s dialogs
+- `slicer.modules.plots.logic()` (records the chart shown), `slicer.app` (processEvents,
+  layoutManager() - None, as without a main window -, startupEnvironment, temporaryPath, the
+  override cursor, aboutToQuit), `slicer.util`'s dialogs
   (they record what they would have shown), `slicer.util.loadUI`, `childWidgetVariables` and
   `loadVolume` (through MRML's volumes logic),
   `slicer.i18n`, `slicer.ScriptedLoadableModule` and `slicer.parameterNodeWrapper` (a
@@ -39,11 +40,10 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import slicer  # noqa: E402  (slicer-core: real MRML)
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 from PySide6.QtCore import Property, Signal  # noqa: E402
 from PySide6.QtUiTools import QUiLoader  # noqa: E402
-
-import slicer  # noqa: E402  (slicer-core: real MRML)
 
 ROOT = Path(__file__).resolve().parents[2]
 _LIBC = ctypes.PyDLL(None)  # PyDLL: the call keeps the interpreter lock, as Slicer's idle loop
@@ -265,12 +265,14 @@ def parameterNodeWrapper(cls):
                 qwidget = widget.unwrap()
                 if isinstance(qwidget, qMRMLNodeComboBox):
                     qwidget.setCurrentNode(getattr(self, name))
-                    slot = (lambda node, name=name: setattr(self, name, node))
+                    def slot(node, name=name):
+                        setattr(self, name, node)
                     qwidget.currentNodeChanged.connect(slot)
                     bindings.append((qwidget.currentNodeChanged, slot))
                 elif isinstance(qwidget, ctkSliderWidget):
                     qwidget.setProperty("value", getattr(self, name))
-                    slot = (lambda value, name=name: setattr(self, name, value))
+                    def slot(value, name=name):
+                        setattr(self, name, value)
                     qwidget.valueChanged.connect(slot)
                     bindings.append((qwidget.valueChanged, slot))
             return bindings
@@ -370,7 +372,7 @@ class Harness:
         self.panels = []
         self._saved = {}
 
-    def install(self) -> "Harness":
+    def install(self) -> Harness:
         qt = types.ModuleType("qt")
         for module in (QtCore, QtGui, QtWidgets):
             for name in dir(module):

@@ -1,12 +1,12 @@
 import csv
 
 import pytest
+from conftest import plant_lesion
 
-from TumorClassifierLib.manifest import Case
 from TumorClassifierLib.batch import classify_cases
 from TumorClassifierLib.inference import Classifier
+from TumorClassifierLib.manifest import Case
 from TumorClassifierLib.volume import write_volume
-from conftest import plant_lesion
 
 
 @pytest.fixture(scope="module")

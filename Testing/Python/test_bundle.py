@@ -3,11 +3,11 @@ import zipfile
 
 import pytest
 import torch
+from conftest import TINY_NETWORK, TINY_PREPROCESSING, make_tiny_bundle
 
 from TumorClassifierLib.bundle import FORMAT_VERSION, load_bundle
 from TumorClassifierLib.errors import InputError
 from TumorClassifierLib.network import TumorClassifierNet
-from conftest import TINY_NETWORK, TINY_PREPROCESSING, make_tiny_bundle
 
 
 def outputs(network):

@@ -4,12 +4,12 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+import torch
+from conftest import plant_lesion
 
 from TumorClassifierLib.cli import main
 from TumorClassifierLib.volume import read_volume, write_volume
-from conftest import plant_lesion
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +33,18 @@ def test_batch_writes_outputs_reports_a_bad_case_and_resumes(scans, tiny_bundle,
     code = main(["classify", str(scans[0]), str(missing), str(scans[1]),
                  "--model", str(tiny_bundle), "--out", str(out)])
     assert code == 2
-    error_lines = [l for l in capsys.readouterr().err.splitlines() if l.startswith("error:")]
+    error_lines = [line for line in capsys.readouterr().err.splitlines()
+                   if line.startswith("error:")]
     assert error_lines == [f"error: {missing}: no such file or folder"]
     table = rows(out / "results.csv")
     assert [(r["case"], r["status"]) for r in table] == [
         ("first case", "ok"), ("missing", "error"), ("zweite_ü", "ok")]
     record = json.loads((out / "first case_probabilities.json").read_text(encoding="utf-8"))
     assert abs(sum(record["probabilities"].values()) - 1) < 1e-9
+    # A run report: which weights and which software produced it.
+    from TumorClassifierLib.bundle import load_bundle
+    assert record["model"]["weights_sha256"] == load_bundle(tiny_bundle).metadata.weights_sha256
+    assert record["software"]["torch"] == torch.__version__ and record["software"]["monai"]
     heatmap = read_volume(out / "first case_heatmap.nii.gz")
     assert heatmap.same_geometry(read_volume(scans[0]), atol=1e-4)
     assert (out / "zweite_ü_overlay.png").stat().st_size > 10_000
@@ -117,7 +122,7 @@ def test_console_script_hides_tracebacks_unless_debug(tmp_path):
 def test_every_sub_command_names_its_handler():
     from TumorClassifierLib.cli import build_parser
     parser = build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    commands = next(a for a in parser._actions if a.dest == "command")
     for name, sub in commands.choices.items():
         assert callable(sub.get_default("handler")), name
 

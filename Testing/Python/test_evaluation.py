@@ -3,11 +3,14 @@ import json
 import numpy as np
 import pytest
 
-from TumorClassifierLib.manifest import read_manifest
 from TumorClassifierLib.evaluation.evaluator import evaluate
-from TumorClassifierLib.evaluation.metrics import (classification_metrics,
-                                                   precision_recall_curve, roc_curve)
+from TumorClassifierLib.evaluation.metrics import (
+    classification_metrics,
+    precision_recall_curve,
+    roc_curve,
+)
 from TumorClassifierLib.inference import Classifier
+from TumorClassifierLib.manifest import read_manifest
 
 LABELS = np.array([0, 0, 1, 1, 2, 2])
 PROBABILITIES = np.array([[.8, .1, .1], [.4, .5, .1], [.2, .7, .1], [.1, .8, .1],
@@ -62,7 +65,8 @@ def test_evaluate_writes_metrics_figures_and_report(phantom_cohort, tiny_bundle,
     # A re-run reads the finished cases back instead of classifying them again.
     again = evaluate(classifier, cases, tmp_path / "report", progress=False)
     assert again["confusion_matrix"] == metrics["confusion_matrix"]
-    assert len((tmp_path / "report" / "cases.csv").read_text(encoding="utf-8").splitlines()) == len(cases) + 1
+    table = (tmp_path / "report" / "cases.csv").read_text(encoding="utf-8")
+    assert len(table.splitlines()) == len(cases) + 1
 
 
 def test_attention_metrics_by_hand():

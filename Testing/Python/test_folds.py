@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from TumorClassifierLib.manifest import Case
 from TumorClassifierLib.errors import InputError
+from TumorClassifierLib.manifest import Case
 from TumorClassifierLib.training.folds import assign_folds
 
 

@@ -1,8 +1,13 @@
 import numpy as np
 import SimpleITK as sitk
 
-from TumorClassifierLib.geometry import (centre_of, grid_around, grid_in_box,
-                                         image_index_to_world, same_box_new_spacing)
+from TumorClassifierLib.geometry import (
+    centre_of,
+    grid_around,
+    grid_in_box,
+    image_index_to_world,
+    same_box_new_spacing,
+)
 
 OBLIQUE = sitk.Euler3DTransform((0, 0, 0), 0.3, -0.2, 0.5).GetMatrix()
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TINY_NETWORK
 from torch import nn
 
 from TumorClassifierLib.gradcam import GradCAM, normalise_per_sample
 from TumorClassifierLib.network import TumorClassifierNet
-from conftest import TINY_NETWORK
 
 
 class HandWired(nn.Module):
@@ -174,8 +174,8 @@ def test_the_default_models_heatmap_is_well_conditioned():
     """The shipped map (the bundle's method and level) on a bundled sample: float32 within 1e-4
     of float64, bf16 autocast within 0.05 and with its peak in the same place. (On a random
     tiny network HiResCAM at a shallow level is less stable in bf16 than a trained one.)"""
-    from TumorClassifierLib.manifest import read_manifest
     from TumorClassifierLib.inference import Classifier
+    from TumorClassifierLib.manifest import read_manifest
     from TumorClassifierLib.resources import sample_data_dir
     classifier = Classifier.from_bundle(None, device="cpu")
     settings = classifier.metadata.inference

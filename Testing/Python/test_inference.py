@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from conftest import plant_lesion, restore
 
 from TumorClassifierLib.classes import CLASS_CODES
 from TumorClassifierLib.errors import InputError
 from TumorClassifierLib.inference import HEATMAP_LEVELS, Classifier, quantised_unit_map
 from TumorClassifierLib.volume import Volume, write_volume
-from conftest import plant_lesion, restore
 
 LESION_CENTRE = (150.0, -100.0, 90.0)
 
@@ -116,6 +116,7 @@ def test_cuda_requested_without_a_gpu_is_a_clear_error(tiny_bundle):
 
 def test_progress_reports_stages_and_cancel_stops_cleanly(classifier, scan):
     import threading
+
     from TumorClassifierLib.errors import Cancelled
     stages = []
     classifier.classify(scan, progress=lambda name, fraction: stages.append((name, fraction)))

@@ -2,8 +2,8 @@ import csv
 
 import pytest
 
-from TumorClassifierLib.manifest import ResultsTable, cases_from_paths, read_manifest
 from TumorClassifierLib.errors import InputError
+from TumorClassifierLib.manifest import ResultsTable, cases_from_paths, read_manifest
 
 
 def test_manifest_csv_and_tsv_with_relative_paths(tmp_path):
@@ -49,8 +49,8 @@ def test_results_table_appends_and_survives_a_half_written_line(tmp_path):
     reopened = ResultsTable(path, ["case", "status", "error"])
     assert reopened.finished_cases() == {"a"}
     reopened.append({"case": "c", "status": "ok"})
-    assert path.read_text(encoding="utf-8").splitlines() == ["case,status,error", "a,ok,", 'b,error,"bad, file"',
-                                             "c,ok,"]
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        "case,status,error", "a,ok,", 'b,error,"bad, file"', "c,ok,"]
 
 
 def test_a_table_begun_with_other_columns_keeps_its_header(tmp_path):
@@ -73,7 +73,7 @@ def test_non_ascii_names_survive_a_c_locale(tmp_path):
     locale.setlocale(locale.LC_CTYPE, "C")
     try:
         manifest = tmp_path / "cases.csv"
-        manifest.write_bytes("path,label\nscans/zweite_ü.nii.gz,HGG\n".encode("utf-8"))
+        manifest.write_bytes("path,label\nscans/zweite_ü.nii.gz,HGG\n".encode())
         case = read_manifest(manifest)[0]
         assert case.name == "zweite_ü"
         table = ResultsTable(tmp_path / "results.csv", ["case", "status"])

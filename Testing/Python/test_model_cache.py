@@ -13,12 +13,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import make_tiny_bundle
 
 from TumorClassifierLib.errors import InputError
 from TumorClassifierLib.inference import Classifier
 from TumorClassifierLib.model_cache import CACHE_ENVIRONMENT, cache_dir, fetch_bundle
-
-from conftest import make_tiny_bundle
 
 
 class BundleServer(http.server.ThreadingHTTPServer):

@@ -8,11 +8,16 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is not installed (pip
                              "'.[test]' installs it)")
 import vtk  # noqa: E402  (comes with slicer-core)
 
-from TumorClassifierLib.manifest import read_manifest  # noqa: E402
 from TumorClassifierLib.inference import ClassificationResult, Classifier  # noqa: E402
-from TumorClassifierLib.mrml_bridge import (HEATMAP_THRESHOLD, node_to_volume,  # noqa: E402
-                                            node_to_world_volume,
-                                            render_slice, show_result, volume_to_node)
+from TumorClassifierLib.manifest import read_manifest  # noqa: E402
+from TumorClassifierLib.mrml_bridge import (  # noqa: E402
+    HEATMAP_THRESHOLD,
+    node_to_volume,
+    node_to_world_volume,
+    render_slice,
+    show_result,
+    volume_to_node,
+)
 from TumorClassifierLib.resources import sample_data_dir  # noqa: E402
 from TumorClassifierLib.volume import Volume, read_volume, write_volume  # noqa: E402
 

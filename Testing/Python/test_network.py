@@ -2,10 +2,10 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_NETWORK
 from torch import nn
 
 from TumorClassifierLib.network import NetworkConfig, TumorClassifierNet, count_parameters
-from conftest import TINY_NETWORK
 
 
 def test_default_network_has_the_papers_parameter_count():

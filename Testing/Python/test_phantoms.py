@@ -4,10 +4,16 @@ import SimpleITK as sitk
 
 from TumorClassifierLib.manifest import read_manifest
 from TumorClassifierLib.phantoms.acquisition import Acquisition, acquire, direction_of
-from TumorClassifierLib.phantoms.anatomy import (CPA, MIDLINE_I, SELLA, Canvas,
-                                                add_normal_enhancement, atlas_tissues)
-from TumorClassifierLib.phantoms.lesions import PAINTERS
+from TumorClassifierLib.phantoms.anatomy import (
+    CPA,
+    MIDLINE_I,
+    SELLA,
+    Canvas,
+    add_normal_enhancement,
+    atlas_tissues,
+)
 from TumorClassifierLib.phantoms.cohort import case_seed, generate_phantom
+from TumorClassifierLib.phantoms.lesions import PAINTERS
 from TumorClassifierLib.preprocessing import preprocess
 
 
@@ -202,8 +208,8 @@ def test_generator_2_sizes_patterns_and_counts_overlap_between_classes():
 
 
 def test_families_draw_different_outlines_and_fixed_families_name_their_files(tmp_path):
-    from TumorClassifierLib.phantoms.lesion_forms import body
     from TumorClassifierLib.phantoms.cohort import write_cohort
+    from TumorClassifierLib.phantoms.lesion_forms import body
     grids = np.meshgrid(*[np.arange(-20, 21, dtype=np.float32)] * 3, indexing="ij")
     lumpy = body(grids, 12, np.random.default_rng(0), "lumpy")
     cluster = body(grids, 12, np.random.default_rng(0), "cluster")

@@ -1,14 +1,19 @@
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from conftest import plant_lesion, restore, shrink
 
 from TumorClassifierLib.errors import InputError, RegistrationFailed
-from TumorClassifierLib.preprocessing import (PreprocessingConfig, SkullEvidence,
-                                              bias_correct, bright_region_litres,
-                                              is_skull_stripped, preprocess,
-                                              register_to_best_atlas)
+from TumorClassifierLib.preprocessing import (
+    PreprocessingConfig,
+    SkullEvidence,
+    bias_correct,
+    bright_region_litres,
+    is_skull_stripped,
+    preprocess,
+    register_to_best_atlas,
+)
 from TumorClassifierLib.volume import Volume
-from conftest import plant_lesion, restore, shrink
 
 SMALL = PreprocessingConfig(input_shape=(48, 48, 32))
 LPS_IDENTITY = (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0)

@@ -1,9 +1,8 @@
 import numpy as np
-import pytest
 import SimpleITK as sitk
+from conftest import restore, shrink
 
 from TumorClassifierLib.registration import register_to_atlas
-from conftest import restore, shrink
 
 CENTRE = (120.0, -120.0, 77.0)  # middle of the atlas box (LPS mm)
 PROBES = [(CENTRE[0] + dx, CENTRE[1] + dy, CENTRE[2] + dz)

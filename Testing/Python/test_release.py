@@ -17,7 +17,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import release  # noqa: E402
-
 from test_model_cache import BundleServer  # noqa: E402  (its local HTTP server)
 
 EXAMPLE = "https://github.com/example/SlicerTumorClassifier"

@@ -6,8 +6,13 @@ from pathlib import Path
 import pytest
 
 from TumorClassifierLib import requirements
-from TumorClassifierLib.requirements import (MINIMUM_VERSIONS, describe_problems,
-                                             missing_or_old, pinned_constraints, version_tuple)
+from TumorClassifierLib.requirements import (
+    MINIMUM_VERSIONS,
+    describe_problems,
+    missing_or_old,
+    pinned_constraints,
+    version_tuple,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

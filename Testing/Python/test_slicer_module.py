@@ -2,9 +2,9 @@
 
 import ast
 import json
+import re
 import subprocess
 import sys
-import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 

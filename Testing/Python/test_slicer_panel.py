@@ -316,9 +316,8 @@ def test_console_fetch_model_downloads_through_the_worker(app, tmp_path, monkeyp
     panel's own timer running meanwhile, then used to classify."""
     import hashlib
 
-    from test_model_cache import BundleServer
-
     from conftest import make_tiny_bundle
+    from test_model_cache import BundleServer
     data = make_tiny_bundle(tmp_path / "tiny.zip", archive=True).read_bytes()
     server = BundleServer({"tiny.zip": data})
     threading.Thread(target=server.serve_forever, daemon=True).start()

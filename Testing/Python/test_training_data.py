@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from TumorClassifierLib.training import data as training_data
 from TumorClassifierLib.preprocessing import PreprocessingConfig
+from TumorClassifierLib.training import data as training_data
 from TumorClassifierLib.training.data import content_hash_function
 
 
@@ -66,7 +66,7 @@ def test_extended_augmentation_moves_and_changes_but_keeps_zeros_outside_the_bra
 
 
 def test_training_config_refuses_an_unknown_augmentation():
-    from TumorClassifierLib.training.trainer import TrainingConfig
+    from TumorClassifierLib.settings import TrainingConfig
     assert TrainingConfig(augmentation="extended").augmentation == "extended"
     with pytest.raises(ValueError, match="augmentation must be one of paper, extended"):
         TrainingConfig(augmentation="strong")

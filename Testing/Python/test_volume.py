@@ -85,8 +85,8 @@ def save_array(path: Path, array: np.ndarray, is_vector: bool = False) -> Path:
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.nii.gz", "no such file"),
     (lambda d: (d / "empty").mkdir() or d / "empty", "no DICOM series"),
-    (lambda d: (d / "text.nii.gz").write_text("not an image", encoding="utf-8") and d / "text.nii.gz",
-     "corrupt"),
+    (lambda d: (d / "text.nii.gz").write_text("not an image", encoding="utf-8")
+     and d / "text.nii.gz", "corrupt"),
     (lambda d: (d / "text.nrrd").write_text("not an image", encoding="utf-8") and d / "text.nrrd",
      "cannot be read"),
     (lambda d: save_array(d / "flat.nii.gz", np.ones((30, 40), np.float32)), "2D"),
@@ -97,7 +97,8 @@ def save_array(path: Path, array: np.ndarray, is_vector: bool = False) -> Path:
     (lambda d: save_array(d / "zeros.nii.gz", np.zeros((10, 10, 10), np.float32)), "constant"),
     (lambda d: save_array(d / "tiny.nii.gz", np.random.rand(3, 3, 3).astype(np.float32)),
      "too small"),
-], ids=["missing", "folder-without-dicom", "text-as-nifti", "text-as-nrrd", "2d", "4d", "rgb", "constant", "tiny"])
+], ids=["missing", "folder-without-dicom", "text-as-nifti", "text-as-nrrd", "2d", "4d", "rgb",
+        "constant", "tiny"])
 def test_bad_inputs_give_one_line_errors_naming_the_file(tmp_path, make, message):
     path = make(tmp_path)
     with pytest.raises(InputError) as caught:

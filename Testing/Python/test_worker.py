@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from TumorClassifierLib.manifest import read_manifest
 from TumorClassifierLib.inference import Classifier
+from TumorClassifierLib.manifest import read_manifest
 from TumorClassifierLib.resources import sample_data_dir
 from TumorClassifierLib.worker_client import WorkerError, WorkerProcess
 

@@ -18,7 +18,7 @@ import SimpleITK as sitk
 
 from ..batch import classify_cases
 from ..errors import ConstantImage, InputError
-from ..inference import Classifier, ClassificationResult
+from ..inference import ClassificationResult, Classifier
 from ..manifest import Case
 from ..volume import atomic_output, read_sitk_image
 from .metrics import attention_metrics, classification_metrics

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from monai.metrics import (compute_average_precision, compute_confusion_matrix_metric,
-                           compute_roc_auc, get_confusion_matrix)
+from monai.metrics import (
+    compute_average_precision,
+    compute_confusion_matrix_metric,
+    compute_roc_auc,
+    get_confusion_matrix,
+)
 
 PER_CLASS = {"sensitivity": "sensitivity", "specificity": "specificity", "ppv": "precision",
              "npv": "negative predictive value", "f1": "f1 score"}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import precision_recall_curve, roc_curve
 from ..volume import atomic_output
+from .metrics import precision_recall_curve, roc_curve
 
 
 def write_report(metrics: dict, rows: list[dict], codes, names: dict, out: Path) -> Path:

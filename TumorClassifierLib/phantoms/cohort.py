@@ -23,13 +23,13 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..classes import CLASS_CODES
+from ..geometry import same_box_new_spacing
+from ..volume import atomic_output, write_volume
 from .acquisition import Acquisition, acquire, draw_acquisition
 from .anatomy import Canvas, add_normal_enhancement, atlas_tissues
 from .lesion_forms import FAMILIES
 from .lesions import PAINTERS
 from .lesions_2 import PAINTERS_2
-from ..geometry import same_box_new_spacing
-from ..volume import atomic_output, write_volume
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,10 +98,7 @@ def write_cohort(out: str | os.PathLike, per_class: int, seed: int,
             for number in range(per_class) for label in classes]
     rows = []
     if workers > 1:
-        # Spawned, not forked: a fork of a process that has already run ITK filters (a
-        # Slicer session, a benchmark) can hang in the child on ITK's inherited thread pool.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_single_threaded) as pool:
+        with phantom_pool(workers) as pool:
             for row in pool.map(_write_case, jobs):
                 rows.append(row)
                 progress and progress(row)
@@ -146,6 +143,14 @@ def _write_case(job) -> dict:
 def _isotropic(image: sitk.Image, spacing_mm: float, interpolator) -> sitk.Image:
     return sitk.Resample(image, same_box_new_spacing(image, spacing_mm), sitk.Transform(),
                          interpolator, 0)
+
+
+def phantom_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes for drawing phantoms in parallel, each single-threaded. Spawned, not forked: a
+    fork of a process that has already run ITK filters (a Slicer session, a benchmark) can hang
+    in the child on ITK's inherited thread pool."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_single_threaded)
 
 
 def _single_threaded() -> None:

@@ -10,21 +10,26 @@ import functools
 
 import numpy as np
 
-from .anatomy import (CPA, IAC, MIDLINE_I, SELLA, Canvas, atlas_tissues, sample_point,
-                              smooth_noise, soft_ball)
+from .anatomy import (
+    CPA,
+    IAC,
+    MIDLINE_I,
+    SELLA,
+    Canvas,
+    atlas_tissues,
+    sample_point,
+    smooth_noise,
+    soft_ball,
+)
 
 
 def _mark(canvas: Canvas, slices, weight: np.ndarray) -> None:
     canvas.lesion[slices] = np.maximum(canvas.lesion[slices], (weight > 0.5).astype(np.float32))
 
 
-def _region(canvas: Canvas, name: str) -> np.ndarray:
-    """Where a lesion's centre may lie, as a mask of the atlas grid."""
-    return _region_mask(name)
-
-
 @functools.lru_cache(maxsize=8)
-def _region_mask(name: str) -> np.ndarray:
+def lesion_region(name: str) -> np.ndarray:
+    """Where a lesion's centre may lie, as a mask of the atlas grid."""
     tissues = atlas_tissues()
     k, j, i = np.indices(tissues.image.shape, sparse=True)
     lateral = np.abs(i - MIDLINE_I)
@@ -41,7 +46,7 @@ def _region_mask(name: str) -> np.ndarray:
         near_grey = _dilate(tissues.grey, 2)
         return tissues.white & near_grey & (deep < -6)
     if name == "infratentorial_junction":
-        return _region_mask("junction") & (k < 52) & (j < 95)
+        return lesion_region("junction") & (k < 52) & (j < 95)
     raise ValueError(name)
 
 
@@ -63,7 +68,7 @@ def _oedema(canvas: Canvas, centre, reach: float, rng) -> None:
 def paint_hgg(canvas: Canvas, rng: np.random.Generator) -> None:
     """One large (3-6 cm) hemispheric white-matter mass: thick irregular enhancing rim around a
     dark necrotic core, surrounding oedema, mass effect."""
-    centre = sample_point(_region(canvas, "hemispheric_white"), rng)
+    centre = sample_point(lesion_region("hemispheric_white"), rng)
     radius = rng.uniform(15, 30)
     canvas.push(centre, radius * rng.uniform(0.5, 0.8))
     _oedema(canvas, centre, radius + rng.uniform(8, 22), rng)
@@ -79,7 +84,7 @@ def paint_hgg(canvas: Canvas, rng: np.random.Generator) -> None:
 def paint_lgg(canvas: Canvas, rng: np.random.Generator) -> None:
     """Intra-axial, ill-defined, T1-hypointense, no or faint enhancement; frontal, temporal or
     insular."""
-    centre = sample_point(_region(canvas, "lgg"), rng)
+    centre = sample_point(lesion_region("lgg"), rng)
     radius = rng.uniform(12, 28)
     canvas.push(centre, radius * rng.uniform(0.15, 0.35))
     slices, grids = canvas.box(centre, radius * 1.6)
@@ -96,8 +101,8 @@ def paint_mets(canvas: Canvas, rng: np.random.Generator) -> None:
     """Usually 2-6 small (0.5-2 cm) round solid or ring-enhancing lesions at the grey-white
     junction, supra- and infratentorial, each with oedema."""
     count = int(rng.choice([2, 3, 4, 5, 6], p=[0.3, 0.25, 0.2, 0.15, 0.1]))
-    junction = _region(canvas, "junction")
-    below = _region(canvas, "infratentorial_junction")
+    junction = lesion_region("junction")
+    below = lesion_region("infratentorial_junction")
     for index in range(count):
         use_below = index == 1 and rng.random() < 0.5 and below.any()
         centre = sample_point(below if use_below else junction, rng)

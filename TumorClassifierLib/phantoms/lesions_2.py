@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lesion_forms import draw_look, paint_body
 from .anatomy import CPA, IAC, MIDLINE_I, SELLA, Canvas, sample_point, soft_ball
-from .lesions import (_dural_tail, _inward_direction, _mark, _oedema, _region,
-                              _region_mask)
+from .lesion_forms import draw_look, paint_body
+from .lesions import _dural_tail, _inward_direction, _mark, _oedema, lesion_region
 
 
 def paint_hgg(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
     """Intra-axial hemispheric mass, usually large with a necrotic centre and oedema."""
-    centre = sample_point(_region(canvas, "hemispheric_white"), rng)
+    centre = sample_point(lesion_region("hemispheric_white"), rng)
     radius = rng.uniform(10, 32)
     look = draw_look(rng, family, {"ring": 0.6, "heterogeneous": 0.25, "solid": 0.1,
                                    "cystic": 0.05})
@@ -31,7 +30,7 @@ def paint_hgg(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
 
 def paint_lgg(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
     """Intra-axial frontal, temporal or insular mass, mostly T1-dark and not enhancing."""
-    centre = sample_point(_region(canvas, "lgg"), rng)
+    centre = sample_point(lesion_region("lgg"), rng)
     radius = rng.uniform(8, 30)
     enhancing = rng.random() < 0.2
     look = draw_look(rng, family, {"solid": 0.6, "heterogeneous": 0.3, "cystic": 0.1},
@@ -51,8 +50,8 @@ def paint_mets(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
     """At the grey-white junction, supra- and infratentorial: solitary in about a third, else
     2-6; each solid or ring-enhancing, mostly with oedema."""
     count = 1 if rng.random() < 0.3 else int(rng.integers(2, 7))
-    junction = _region(canvas, "junction")
-    below = _region_mask("infratentorial_junction")
+    junction = lesion_region("junction")
+    below = lesion_region("infratentorial_junction")
     for index in range(count):
         use_below = index == 1 and rng.random() < 0.5 and below.any()
         centre = sample_point(below if use_below else junction, rng)

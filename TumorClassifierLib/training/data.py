@@ -12,12 +12,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.data import PersistentDataset
-from monai.transforms import (Compose, MapTransform, RandAffined, RandFlipd,
-                              RandGaussianNoised, RandGaussianSmoothd, RandScaleIntensityd)
+from monai.transforms import (
+    Compose,
+    MapTransform,
+    RandAffined,
+    RandFlipd,
+    RandGaussianNoised,
+    RandGaussianSmoothd,
+    RandScaleIntensityd,
+)
 
 from ..atlas import load_atlas
-from ..manifest import Case
 from ..configuration import to_dict
+from ..manifest import Case
 from ..preprocessing import PREPROCESSING_REVISION, PreprocessingConfig, preprocess
 from ..settings import AUGMENTATIONS
 from ..volume import read_sitk_image

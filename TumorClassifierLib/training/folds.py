@@ -10,8 +10,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from ..manifest import Case
 from ..errors import InputError
+from ..manifest import Case
 
 
 def assign_folds(cases: list[Case], folds: int, seed: int = 0) -> list[int]:

@@ -10,9 +10,9 @@ import sys
 import time
 
 import pytest
+from conftest import plant_lesion
 
 from TumorClassifierLib.volume import write_volume
-from conftest import plant_lesion
 
 SCANS = 5
 

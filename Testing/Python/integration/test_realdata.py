@@ -3,12 +3,15 @@
 import csv
 
 import pytest
+from conftest import REALDATA, needs_realdata
 
 from TumorClassifierLib.atlas import load_atlas
-from TumorClassifierLib.preprocessing import (PreprocessingConfig, register_to_best_atlas,
-                                              skull_evidence)
+from TumorClassifierLib.preprocessing import (
+    PreprocessingConfig,
+    register_to_best_atlas,
+    skull_evidence,
+)
 from TumorClassifierLib.volume import read_sitk_image
-from conftest import REALDATA, needs_realdata
 
 
 def manifest_rows():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from TumorClassifierLib.manifest import read_manifest
 from TumorClassifierLib.inference import Classifier
+from TumorClassifierLib.manifest import read_manifest
 from TumorClassifierLib.overlay import heatmap_peak_world
 from TumorClassifierLib.resources import sample_data_dir
 from TumorClassifierLib.volume import read_sitk_image

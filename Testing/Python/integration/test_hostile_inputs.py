@@ -5,12 +5,11 @@ import csv
 import gzip
 
 import numpy as np
-import pytest
 import SimpleITK as sitk
+from test_volume import huge_nifti_header, save_array
 
 from TumorClassifierLib.cli import main
 from TumorClassifierLib.volume import write_volume
-from test_volume import huge_nifti_header, save_array
 
 
 def _truncated(path):

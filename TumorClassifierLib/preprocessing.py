@@ -1,6 +1,6 @@
 """From a scan in any geometry to the network's input, and back.
 
-Steps (Chakrabarty et al. 2021 and PAPER.md): optional N4 bias correction; affine registration
+Steps (Chakrabarty et al. 2021; docs/method.md): optional N4 bias correction; affine registration
 to the atlas; a brain mask (the atlas's, the user's, or the scan's own when it is already
 skull-stripped); ONE linear resampling of the scan through the registration onto the atlas box
 at 128³ in RAS order; z-score inside the brain mask, zeros outside. The transform is kept so

@@ -31,6 +31,7 @@ def _comparable(rows):
     return [(row["case"], row["status"], row["predicted_class"]) for row in rows], probabilities
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prefetch", [1, 3])
 def test_prefetching_gives_the_sequential_results_in_order(cases, tiny_bundle, tmp_path,
                                                            prefetch):
@@ -44,6 +45,7 @@ def test_prefetching_gives_the_sequential_results_in_order(cases, tiny_bundle, t
     assert [row["case"] for row in _rows(ahead.table)] == ["c0", "broken", "c1", "plain"]
 
 
+@pytest.mark.slow
 def test_a_failed_write_is_an_error_row_in_order(cases, tiny_bundle, tmp_path, monkeypatch):
     """A case whose outputs cannot be written gets its error row in its place, without its
     files, and the others go on (here with two scans prepared ahead); with --debug the error

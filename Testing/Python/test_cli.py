@@ -26,6 +26,7 @@ def rows(path):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_batch_writes_outputs_reports_a_bad_case_and_resumes(scans, tiny_bundle, tmp_path,
                                                              capsys):
     out = tmp_path / "out"
@@ -69,6 +70,7 @@ def test_manifest_run(scans, tiny_bundle, tmp_path):
     assert not (tmp_path / "o" / "only_overlay.png").exists()
 
 
+@pytest.mark.slow
 def test_tta_option_reaches_the_outputs(scans, tiny_bundle, tmp_path, capsys):
     assert main(["classify", str(scans[1]), "--model", str(tiny_bundle), "--out",
                  str(tmp_path / "o"), "--no-overlay", "--tta"]) == 0
@@ -107,6 +109,7 @@ def test_info_prints_the_model_card(tiny_bundle, capsys):
     assert card["name"] == "tiny-test" and card["network"]["base_filters"] == 2
 
 
+@pytest.mark.slow
 def test_console_script_hides_tracebacks_unless_debug(tmp_path):
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     command = [sys.executable, "-m", "TumorClassifierLib.cli", "classify", "x.nii.gz",

@@ -48,6 +48,7 @@ def test_absent_class_gets_no_auc():
     assert m["per_class"]["B"]["roc_auc"] is None and m["per_class"]["B"]["sensitivity"] is None
 
 
+@pytest.mark.slow
 def test_evaluate_writes_metrics_figures_and_report(phantom_cohort, tiny_bundle, tmp_path):
     cases = read_manifest(phantom_cohort)
     classifier = Classifier.from_bundle(tiny_bundle, device="cpu")
@@ -87,6 +88,7 @@ def test_attention_metrics_by_hand():
     assert result["all_tumours"]["peak_within_15mm_rate"] == pytest.approx(2 / 3)
 
 
+@pytest.mark.slow
 def test_evaluation_is_the_batch_engine_with_label_and_lesion_columns(phantom_cohort, tiny_bundle,
                                                                       tmp_path, monkeypatch):
     """One failing case (a bug, not a user error) is an error row like in a batch, the others

@@ -170,6 +170,7 @@ def test_the_map_is_well_conditioned_in_float32_and_bfloat16(seed, method, level
                                                   method=method, level=level), exact, atol=0.05)
 
 
+@pytest.mark.slow
 def test_the_default_models_heatmap_is_well_conditioned():
     """The shipped map (the bundle's method and level) on a bundled sample: float32 within 1e-4
     of float64, bf16 autocast within 0.05 and with its peak in the same place. (On a random

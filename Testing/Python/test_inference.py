@@ -65,6 +65,7 @@ def test_file_and_volume_inputs_agree(classifier, scan, tmp_path):
     assert from_file.probabilities == pytest.approx(from_volume.probabilities, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_chosen_cam_class(classifier, scan):
     result = classifier.classify(scan, cam_class="men")  # an alias of MENINGIOMA
     assert result.cam_class == "MENINGIOMA"
@@ -72,6 +73,7 @@ def test_chosen_cam_class(classifier, scan):
         classifier.classify(scan, cam_class="banana")
 
 
+@pytest.mark.slow
 def test_float32_and_bfloat16_agree(tiny_bundle, scan):
     fp32 = Classifier.from_bundle(tiny_bundle, device="cpu", precision="float32").classify(
         scan, cam_class="HGG")
@@ -144,6 +146,7 @@ def test_quantised_heatmap_is_the_exact_one_within_half_a_step():
     assert not quantised_unit_map(np.zeros((2, 2, 2), np.float32)).any()
 
 
+@pytest.mark.slow
 def test_test_time_augmentation_averages_the_eight_flipped_passes(classifier, scan):
     from TumorClassifierLib.inference import FLIPS
     plain = classifier.classify(scan, cam_class="METS")
@@ -173,6 +176,7 @@ def test_entropy_spans_zero_to_one(classifier, scan):
     assert "entropy" in result.table() and result.to_dict()["entropy"] == result.entropy
 
 
+@pytest.mark.slow
 def test_heatmap_stays_near_the_brain(classifier, scan):
     from TumorClassifierLib.inference import near_brain
     result = classifier.classify(scan)

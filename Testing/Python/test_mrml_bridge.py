@@ -72,6 +72,7 @@ def sample_case():
     return cases["ACSCHW"]
 
 
+@pytest.mark.slow
 def test_slicer_loaded_scan_classifies_like_the_file(scene, tiny_bundle, sample_case):
     classifier = Classifier.from_bundle(tiny_bundle, device="cpu")
     node = load_with_slicer(scene, sample_case.path)

@@ -20,3 +20,14 @@ def test_setup_py_adds_the_resources_package_that_pyproject_maps():
     pyproject_text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert '"TumorClassifierLib.Resources"' in setup_text
     assert '"TumorClassifierLib.Resources" = "Resources"' in pyproject_text
+
+
+def test_the_library_map_names_every_module_and_sub_package():
+    """TumorClassifierLib/README.md is the newcomer's map: a module missing from it is a gap."""
+    text = (ROOT / "TumorClassifierLib" / "README.md").read_text(encoding="utf-8")
+    library = ROOT / "TumorClassifierLib"
+    missing = [str(path.relative_to(library)) for path in library.rglob("*.py")
+               if path.stem != "__init__" and f"`{path.stem}`" not in text]
+    missing += [package.name for package in library.iterdir()
+                if (package / "__init__.py").is_file() and f"`{package.name}/`" not in text]
+    assert missing == []

@@ -31,6 +31,7 @@ def centroid(mask):
     return np.array([i.mean(), j.mean(), k.mean()])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_each_class_lesion_lies_where_its_prior_puts_it(seed):
     tissues = atlas_tissues()
@@ -65,6 +66,7 @@ def test_each_class_lesion_lies_where_its_prior_puts_it(seed):
     assert (healthy.image[tissues.brain | (tissues.surface_distance < 4)] > 1.2).sum() > 500
 
 
+@pytest.mark.slow
 def test_same_seed_same_phantom_other_seed_other_phantom():
     first = generate_phantom("METS", case_seed(5, "METS", 0))
     again = generate_phantom("METS", case_seed(5, "METS", 0))
@@ -94,6 +96,7 @@ def test_acquisition_parameters_are_honoured():
     assert array[inside].mean() > np.percentile(array[array > 0], 50)  # the rim enhances
 
 
+@pytest.mark.slow
 def test_cohort_manifest_and_the_whole_preprocessing_path(phantom_cohort):
     cases = read_manifest(phantom_cohort)
     assert sorted(c.label for c in cases) == ["ACSCHW", "HEALTHY", "HGG", "PITADE"]
@@ -132,6 +135,7 @@ def test_tissue_curves_keep_the_t1c_order_and_reach_low_contrast():
     assert apply_tissue_curve(atlas_values, ()) is atlas_values  # generator 1: untouched
 
 
+@pytest.mark.slow
 def test_generator_2_reproducible_with_its_own_names_and_noisy_stripped_backgrounds(tmp_path):
     from TumorClassifierLib.phantoms.acquisition import draw_acquisition
     from TumorClassifierLib.phantoms.cohort import write_cohort
@@ -191,6 +195,7 @@ def test_generator_2_keeps_each_class_where_radiology_puts_it(seed, family):
     assert not painted_2("HEALTHY", seed, family).lesion.any()
 
 
+@pytest.mark.slow
 def test_generator_2_sizes_patterns_and_counts_overlap_between_classes():
     """What must not tell classes apart does not: a small solitary enhancing lesion occurs
     as a metastasis and as an acoustic neuroma; a large one as a meningioma and as HGG."""
@@ -207,6 +212,7 @@ def test_generator_2_sizes_patterns_and_counts_overlap_between_classes():
     assert max(v for v, _ in meningioma) > 20 and min(v for v, _ in meningioma) < 5
 
 
+@pytest.mark.slow
 def test_families_draw_different_outlines_and_fixed_families_name_their_files(tmp_path):
     from TumorClassifierLib.phantoms.cohort import write_cohort
     from TumorClassifierLib.phantoms.lesion_forms import body

@@ -124,6 +124,7 @@ def test_maps_go_back_to_the_input_geometry_at_the_right_place(head, direction):
     assert np.linalg.norm(peak_world[:3] - target) < 5.0
 
 
+@pytest.mark.slow
 def test_poor_registration_is_refused_or_warned(head):
     rng = np.random.default_rng(1)
     noise = sitk.GetImageFromArray(rng.random(sitk.GetArrayViewFromImage(head).shape)
@@ -135,6 +136,7 @@ def test_poor_registration_is_refused_or_warned(head):
     assert any("Poor registration" in w for w in prepared.warnings)
 
 
+@pytest.mark.slow
 def test_bias_correction_flattens_a_smooth_bias_field(atlas, head):
     shape = sitk.GetArrayViewFromImage(head).shape
     z = np.linspace(-1, 1, shape[0])[:, None, None]

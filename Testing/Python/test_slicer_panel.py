@@ -68,6 +68,7 @@ def stages_until(app, widget, stage, timeout=RUN_TIMEOUT):
     return seen
 
 
+@pytest.mark.slow
 def test_classify_fills_the_table_chart_and_overlay(app, samples):
     widget, volume = panel_with(app, samples["MENINGIOMA"])
     assert [widget.ui.camClassComboBox.itemData(i) for i in range(
@@ -111,6 +112,7 @@ def test_classify_fills_the_table_chart_and_overlay(app, samples):
     assert process.poll() is not None
 
 
+@pytest.mark.slow
 def test_cancel_during_the_network_kills_the_worker_and_leaves_the_scene(app, samples):
     widget, volume = panel_with(app, samples["HGG"])
     nodes = app.scene.GetNumberOfNodes()
@@ -134,6 +136,7 @@ def test_cancel_during_the_network_kills_the_worker_and_leaves_the_scene(app, sa
     widget.cleanup()
 
 
+@pytest.mark.slow
 def test_closing_the_scene_mid_run_cancels_and_builds_nothing(app, samples):
     widget, volume = panel_with(app, samples["PITADE"])
     widget.ui.classifyButton.click()
@@ -149,6 +152,7 @@ def test_closing_the_scene_mid_run_cancels_and_builds_nothing(app, samples):
     widget.cleanup()
 
 
+@pytest.mark.slow
 def test_removing_the_input_mid_run_cancels(app, samples):
     widget, volume = panel_with(app, samples["ACSCHW"])
     widget.ui.classifyButton.click()
@@ -161,6 +165,7 @@ def test_removing_the_input_mid_run_cancels(app, samples):
     widget.cleanup()
 
 
+@pytest.mark.slow
 def test_a_worker_killed_from_outside_is_one_clear_message_and_the_next_click_works(
         app, samples):
     widget, volume = panel_with(app, samples["LGG"])
@@ -177,6 +182,7 @@ def test_a_worker_killed_from_outside_is_one_clear_message_and_the_next_click_wo
     widget.cleanup()
 
 
+@pytest.mark.slow
 def test_console_api_waits_and_returns_the_result(app, samples, tmp_path):
     module = app.module()
     logic = module.TumorClassifierLogic()
@@ -192,6 +198,7 @@ def test_console_api_waits_and_returns_the_result(app, samples, tmp_path):
     logic.shutdownWorker()
 
 
+@pytest.mark.slow
 def test_the_harness_idle_loop_starves_python_threads_as_slicer_does(app):
     """What makes the harness faithful: a Python thread that makes 50 calls which release the
     interpreter lock (0.1 s of sleeping) crawls while the harness idles, as it would in
@@ -213,6 +220,7 @@ def test_the_harness_idle_loop_starves_python_threads_as_slicer_does(app):
     assert starved > 5 * free, (starved, free)
 
 
+@pytest.mark.slow
 def test_classification_through_the_panel_takes_about_what_the_cli_takes(app, samples, tmp_path):
     """The same scan, the same model, on the CPU: the first Classify in the panel (worker
     start, imports, model load) against `tumorclassifier classify` as a whole process."""
@@ -338,6 +346,7 @@ def test_console_fetch_model_downloads_through_the_worker(app, tmp_path, monkeyp
         server.server_close()
 
 
+@pytest.mark.slow
 def test_the_in_slicer_self_test_passes_here(app):
     """TumorClassifierTest, the test Slicer runs (selfTests / ctest), on the harness."""
     module = app.module()

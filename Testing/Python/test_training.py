@@ -26,6 +26,7 @@ def history(out):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_a_few_epochs_lower_the_loss_and_save_a_bundle(phantom_cohort, preprocessing_cache,
                                                        tmp_path):
     cases = read_manifest(phantom_cohort)
@@ -44,6 +45,7 @@ def test_a_few_epochs_lower_the_loss_and_save_a_bundle(phantom_cohort, preproces
         assert 0 <= float(row["data_wait_share"]) <= 1
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_from_its_checkpoint(phantom_cohort, preprocessing_cache,
                                                    tmp_path):
     cases = read_manifest(phantom_cohort)
@@ -75,6 +77,7 @@ def test_balanced_class_weights_follow_the_paper():
     assert torch.allclose(weights, torch.tensor([4 / 9, 4 / 3, 0.0]))
 
 
+@pytest.mark.slow
 def test_training_can_start_from_another_resolutions_bundle(phantom_cohort,
                                                             preprocessing_cache, tmp_path):
     from TumorClassifierLib.errors import InputError
@@ -93,6 +96,7 @@ def test_training_can_start_from_another_resolutions_bundle(phantom_cohort,
               SMALL, cache_dir=preprocessing_cache, progress=False, init_from=low)
 
 
+@pytest.mark.slow
 def test_extended_augmentation_trains_and_the_bundle_records_it(phantom_cohort,
                                                                preprocessing_cache, tmp_path):
     cases = read_manifest(phantom_cohort)

@@ -51,6 +51,7 @@ def test_ready_reports_devices_and_versions(worker):
     assert worker.info["versions"]["torch"] and worker.info["pid"] == worker.process.pid
 
 
+@pytest.mark.slow
 def test_classify_writes_what_the_library_computes_with_progress_in_order(
         worker, tiny_bundle, samples, tmp_path):
     case = samples["PITADE"]
@@ -93,6 +94,7 @@ def test_bad_input_is_one_error_line_and_the_worker_keeps_serving(worker, tiny_b
     assert worker.alive
 
 
+@pytest.mark.slow
 def test_batch_writes_the_clis_table_and_resumes(worker, tiny_bundle, samples, tmp_path):
     paths = [str(samples[label].path) for label in ("HGG", "ACSCHW")]
     request = {"type": "batch", "inputs": paths, "out": str(tmp_path), "model": str(tiny_bundle),
@@ -110,6 +112,7 @@ def test_batch_writes_the_clis_table_and_resumes(worker, tiny_bundle, samples, t
     assert again["summary"]["skipped"] == 2 and again["summary"]["attempted"] == 0
 
 
+@pytest.mark.slow
 def test_cancel_during_the_network_ends_the_process_within_a_second(samples, tmp_path):
     """The bundled default model at 128^3, so that the network takes long enough to be caught
     inside it."""
@@ -136,6 +139,7 @@ def test_cancel_during_the_network_ends_the_process_within_a_second(samples, tmp
     assert request_id == "1"
 
 
+@pytest.mark.slow
 def test_a_worker_killed_from_outside_gives_one_clear_error_and_restarts(tiny_bundle, samples,
                                                                         tmp_path):
     worker = started(tmp_path)
@@ -169,6 +173,7 @@ def test_stdin_closing_ends_the_worker(tmp_path):
     assert process.returncode == 0
 
 
+@pytest.mark.slow
 def test_the_modules_uncompressed_heatmap_holds_the_same_map(worker, tiny_bundle, samples,
                                                              tmp_path):
     import numpy as np

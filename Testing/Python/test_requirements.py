@@ -24,6 +24,15 @@ def test_minimum_versions_are_pyprojects():
     assert listed == MINIMUM_VERSIONS
 
 
+def test_the_slicer_module_installs_or_keeps_every_dependency_pyproject_lists():
+    """Inside Slicer each dependency is either pip-installed by the module or one it holds at
+    Slicer's own version (torch from the PyTorch extension): none is forgotten."""
+    from TumorClassifierLib.requirements import SLICER_PIP_PACKAGES, SLICER_PINNED_PACKAGES
+    assert set(SLICER_PIP_PACKAGES) | set(SLICER_PINNED_PACKAGES) >= set(MINIMUM_VERSIONS)
+    module = (ROOT / "TumorClassifier.py").read_text(encoding="utf-8")
+    assert "SLICER_PIP_PACKAGES" in module and "pinned_constraints" in module
+
+
 @pytest.mark.parametrize("text, expected", [("2.13.0+cpu", (2, 13, 0)), ("1.6.1", (1, 6, 1)),
                                             ("2.1.0a0", (2, 1, 0)), ("5.10rc1", (5, 10)),
                                             ("0.4", (0, 4))])

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atlas import load_atlas
 from .classes import canonical_code
 from .errors import InputError
 from .manifest import Case, ResultsTable
@@ -42,17 +43,20 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
     from tqdm import tqdm
 
     from .outputs import result_row, results_columns, write_case_outputs
-    if cam_class:  # an option error: report it once, before any case runs
-        canonical_code(cam_class, classifier.metadata.class_codes)
     out = Path(out)
-    table = ResultsTable(Path(results_csv) if results_csv else out / "results.csv",
-                         results_columns(classifier.metadata.class_codes) + list(extra_columns))
-    done = table.finished_cases()
+    results_path = Path(results_csv) if results_csv else out / "results.csv"
+    done = ResultsTable.finished_cases_in(results_path)
     todo = [case for case in cases if case.name not in done]
     failures = internal = 0
-    bar = tqdm(total=len(todo), unit="scan", disable=not show_progress or len(todo) < 2,
-               file=sys.stderr)
+    # The first scans are read and registered before the model's metadata is touched: a
+    # classifier still loading in the background (background_loading.py) overlaps with them.
     with _Prefetcher(classifier, todo, force, prefetch) as prepared_cases:
+        if cam_class:  # an option error: report it once, before any case is classified
+            canonical_code(cam_class, classifier.metadata.class_codes)
+        table = ResultsTable(results_path, results_columns(classifier.metadata.class_codes)
+                             + list(extra_columns))
+        bar = tqdm(total=len(todo), unit="scan", disable=not show_progress or len(todo) < 2,
+                   file=sys.stderr)
         for done, (case, prepare) in enumerate(prepared_cases, start=1):
             bar.set_postfix_str(case.name)
             start = time.perf_counter()
@@ -82,8 +86,8 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
             bar.update()
             if on_case_done is not None:
                 on_case_done(done, len(todo), case.name)
-    bar.close()
-    return BatchSummary(table.path, len(todo), len(cases) - len(todo), failures, internal)
+        bar.close()
+    return BatchSummary(results_path, len(todo), len(cases) - len(todo), failures, internal)
 
 
 class _Prefetcher:
@@ -107,14 +111,19 @@ class _Prefetcher:
     def __enter__(self):
         if self.prefetch == 0:
             return ((case, functools.partial(self._prepare, case)) for case in self.cases)
+        # SimpleITK sets up its file-format factories on a process's first reads, which must
+        # not happen in two threads at once: reading the atlas here does that first.
+        load_atlas()
         self.pool = ThreadPoolExecutor(max_workers=self.prefetch, thread_name_prefix="prepare")
-        return self._ahead()
-
-    def _ahead(self):
-        pending = collections.deque()
+        # Submitted now, not at the first iteration: the first scans are already being read
+        # and registered while the caller waits for anything else (a model still loading).
         upcoming = iter(self.cases)
-        for case in itertools.islice(upcoming, self.prefetch + 1):
-            pending.append((case, self.pool.submit(self._prepare, case)))
+        pending = collections.deque(
+            (case, self.pool.submit(self._prepare, case))
+            for case in itertools.islice(upcoming, self.prefetch + 1))
+        return self._ahead(pending, upcoming)
+
+    def _ahead(self, pending, upcoming):
         while pending:
             case, future = pending.popleft()
             yield case, future.result

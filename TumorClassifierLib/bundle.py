@@ -22,13 +22,12 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from .atlas import load_atlas
-from .bundle_files import METADATA_FILE, WEIGHTS_FILE, read_bundle_files
+from .bundle_files import METADATA_FILE, WEIGHTS_FILE, default_bundle, read_bundle_files
 from .classes import CLASS_CODES, DISPLAY_NAMES
 from .configuration import from_dict, to_dict
 from .errors import InputError
 from .network import NetworkConfig, TumorClassifierNet
 from .preprocessing import PreprocessingConfig
-from .resources import default_model_dir
 from .volume import atomic_output
 
 FORMAT = "tumorclassifier-model"
@@ -134,13 +133,7 @@ def save_bundle(network: TumorClassifierNet, metadata: ModelMetadata, path: str 
 def load_bundle(path: str | os.PathLike | None = None) -> ModelBundle:
     """Load and verify a bundle; `None` loads the bundled default model. InputError on any
     problem, naming the bundle."""
-    if path is None:
-        path = default_model_dir()
-        if not (path / METADATA_FILE).is_file():
-            raise InputError(f"no default model is installed ({path / METADATA_FILE} is "
-                             "missing); pass a model bundle with --model, or train one with "
-                             "'tumorclassifier train'")
-    path = Path(path)
+    path = default_bundle() if path is None else Path(path)
     metadata_text, weights = read_bundle_files(path)
     try:
         raw = json.loads(metadata_text)

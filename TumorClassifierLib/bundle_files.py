@@ -17,9 +17,19 @@ METADATA_FILE = "metadata.json"
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 
 
+def default_bundle() -> Path:
+    """The bundled default model's folder; InputError when none is installed."""
+    path = default_model_dir()
+    if not (path / METADATA_FILE).is_file():
+        raise InputError(f"no default model is installed ({path / METADATA_FILE} is "
+                         "missing); pass a model bundle with --model, or train one with "
+                         "'tumorclassifier train'")
+    return path
+
+
 def read_metadata(path: str | os.PathLike | None = None) -> dict:
     """The bundle's metadata.json as a dict (None: the bundled default model)."""
-    path = Path(path) if path else default_model_dir()
+    path = Path(path) if path else default_bundle()
     text, _ = read_bundle_files(path, weights=False)
     try:
         raw = json.loads(text)

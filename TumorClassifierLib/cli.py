@@ -260,12 +260,13 @@ def _evaluate(args) -> int:
 
 
 def _classify_command(args) -> int:
-    from .inference import Classifier
+    from .background_loading import BackgroundLoadingClassifier
     from .manifest import cases_from_paths, read_manifest
     from .resources import sample_data_dir
 
+    # The model loads while the first scans are read and registered.
+    classifier = BackgroundLoadingClassifier(args.model, args.device, args.precision)
     if args.command == "demo":
-        classifier = Classifier.from_bundle(args.model, args.device, args.precision)
         manifest = sample_data_dir() / "manifest.csv"
         if not manifest.is_file():
             raise InputError(f"{manifest}: no sample scans are installed")
@@ -275,7 +276,6 @@ def _classify_command(args) -> int:
             raise InputError("give at least one scan, or --manifest CSV")
         cases = (read_manifest(args.manifest) if args.manifest else []) + \
             (cases_from_paths(args.scans) if args.scans else [])
-        classifier = Classifier.from_bundle(args.model, args.device, args.precision)
     return run_batch(classifier, cases, args)
 
 

@@ -11,8 +11,6 @@ import copy
 import os
 import time
 import warnings as python_warnings
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -23,21 +21,10 @@ from .classes import canonical_code
 from .device import autocast, resolve_device, resolve_precision
 from .errors import Cancelled
 from .gradcam import GradCAM
-from .preprocessing import PreparedScan, preprocess
+from .prepared_input import PreparedInput, prepare_input
+from .preprocessing import PreparedScan
 from .result import ClassificationResult
-from .volume import Volume, check_image, read_sitk_image
-
-
-@dataclass(frozen=True, eq=False)
-class PreparedInput:
-    """A scan read and preprocessed for one model, waiting for the network."""
-    name: str
-    scan: PreparedScan
-    timings: dict[str, float]  # read and preprocessing stages
-
-    def scan_volume(self) -> Volume:
-        """The scan as read (float32), e.g. for an overlay picture without reading it again."""
-        return Volume.from_sitk(self.scan.input_image)
+from .volume import Volume
 
 
 class Classifier:
@@ -88,17 +75,8 @@ class Classifier:
                 stage=None) -> PreparedInput:
         """Read and preprocess a scan for this model (no network): the part of `classify` that
         a batch can run for the next scan while the network works on this one."""
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
-        image, name = _as_image(scan)
-        mask_image = _as_image(mask)[0] if mask is not None else None
-        timings["read"] = time.perf_counter() - start
-        if stage is not None:
-            stage("registering", 0.1)
-        where = str(scan) if isinstance(scan, (str, os.PathLike)) else name  # errors: full path
-        prepared = preprocess(image, self.metadata.preprocessing, mask=mask_image,
-                              allow_poor_registration=allow_poor_registration, name=where)
-        return PreparedInput(name, prepared, timings | prepared.timings)
+        return prepare_input(scan, self.metadata.preprocessing, mask, allow_poor_registration,
+                             stage)
 
     def classify_prepared(self, prepared_input: PreparedInput, cam_class=None,
                           device: str | None = None, stage=None,
@@ -226,17 +204,3 @@ def quantised_unit_map(array: np.ndarray, levels: int = HEATMAP_LEVELS) -> np.nd
     np.rint(result, out=result)
     result *= np.float32(1.0 / levels)  # exact for a power of two such as 1024
     return result
-
-
-def _as_image(scan) -> tuple[sitk.Image, str]:
-    if isinstance(scan, (str, os.PathLike)):
-        return read_sitk_image(scan), Path(scan).name
-    if isinstance(scan, Volume):
-        image = scan.to_sitk()
-    elif isinstance(scan, sitk.Image):
-        image = scan
-    else:
-        raise TypeError(f"scan must be a path, Volume or SimpleITK image, not "
-                        f"{type(scan).__name__}")
-    check_image(image, "input volume")
-    return image, "input volume"

@@ -109,9 +109,15 @@ class ResultsTable:
             return next(csv.reader(handle), [])
 
     def finished_cases(self) -> set[str]:
-        if not self.path.is_file():
+        return self.finished_cases_in(self.path)
+
+    @staticmethod
+    def finished_cases_in(path: Path) -> set[str]:
+        """The cases with an "ok" row in the table at `path` (none when it does not exist)."""
+        path = Path(path)
+        if not path.is_file():
             return set()
-        with open(self.path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8") as handle:
             return {row["case"] for row in csv.DictReader(handle)
                     if row.get("status") == "ok" and row.get("case")}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .inference import ClassificationResult
 from .manifest import Case
 from .overlay import write_overlay_png
+from .result import ClassificationResult
 from .volume import Volume, atomic_output, read_volume, write_volume
 
 HEATMAP_FORMATS = {"nii.gz": (".nii.gz", True), "nrrd": (".nrrd", False)}

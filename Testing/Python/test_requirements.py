@@ -27,7 +27,7 @@ def test_minimum_versions_are_pyprojects():
 def test_the_slicer_module_installs_or_keeps_every_dependency_pyproject_lists():
     """Inside Slicer each dependency is either pip-installed by the module or one it holds at
     Slicer's own version (torch from the PyTorch extension): none is forgotten."""
-    from TumorClassifierLib.requirements import SLICER_PIP_PACKAGES, SLICER_PINNED_PACKAGES
+    from TumorClassifierLib.requirements import SLICER_PINNED_PACKAGES, SLICER_PIP_PACKAGES
     assert set(SLICER_PIP_PACKAGES) | set(SLICER_PINNED_PACKAGES) >= set(MINIMUM_VERSIONS)
     module = (ROOT / "TumorClassifier.py").read_text(encoding="utf-8")
     assert "SLICER_PIP_PACKAGES" in module and "pinned_constraints" in module

@@ -23,7 +23,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HERE, brats_sized_scan, machine_description  # noqa: E402
+from common import (  # noqa: E402
+    HERE,
+    brats_sized_scan,
+    cpu_vector_extensions,
+    machine_description,
+)
 
 REPOSITORY = HERE.parent
 
@@ -66,7 +71,7 @@ def main() -> None:
             warm = (whole - first) / args.batch
             rows.append((source, first, warm, first / warm))
     machine = machine_description("cpu")
-    print(f"machine: {machine}")
+    print(f"machine: {machine}, vector extensions: {cpu_vector_extensions()}")
     print(f"one scan as a whole process vs warm per-scan in a batch of 1 + {args.batch} "
           f"(median of {args.repeats}, 240x240x155 scan, default model, CPU)\n")
     print("| code | first scan (process) s | warm per scan s | first / warm |")

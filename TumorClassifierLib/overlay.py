@@ -25,12 +25,19 @@ def heatmap_peak_world(heatmap: Volume) -> np.ndarray:
     return (matrix[:3, :3] @ hottest.mean(axis=0)) + matrix[:3, 3]
 
 
+PANEL_HEIGHT = 360  # pixels of each view
+GAP = 8
+TITLE_HEIGHT = 28
+LABEL_HEIGHT = 20
+
+
 def write_overlay_png(scan: Volume, heatmap: Volume, path: str | os.PathLike,
                       title: str = "", alpha: float = 0.5, threshold: float = 0.1) -> Path:
-    """Radiological convention (patient right on the image's left), physical aspect ratios."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
+    """Radiological convention (patient right on the image's left), physical aspect ratios.
+    Composed with numpy and written with Pillow, without matplotlib's figures (why:
+    docs/decisions.md)."""
+    from matplotlib import colormaps
+    from PIL import Image, ImageDraw, ImageFont
 
     image, spacing = _to_lps(scan)
     heat, _ = _to_lps(heatmap)
@@ -43,21 +50,44 @@ def write_overlay_png(scan: Volume, heatmap: Volume, path: str | os.PathLike,
         (image[:, :, peak[2]][::-1], heat[:, :, peak[2]][::-1], spacing[2] / spacing[1],
          "sagittal"),
     ]
-    figure, axes = pyplot.subplots(1, 3, figsize=(12, 4.4), facecolor="black")
-    for axis, (gray, hot, aspect, name) in zip(axes, views):
-        axis.imshow(gray, cmap="gray", vmin=low, vmax=high, aspect=aspect,
-                    interpolation="bilinear")
-        axis.imshow(np.ma.masked_less(hot, threshold), cmap="inferno", vmin=0, vmax=1,
-                    alpha=alpha, aspect=aspect, interpolation="bilinear")
-        axis.set_title(name, color="white", fontsize=10)
-        axis.axis("off")
+    inferno = colormaps["inferno"]
+    panels = []
+    for gray, hot, aspect, name in views:
+        rows, columns = gray.shape
+        width = max(1, int(round(PANEL_HEIGHT * columns / (rows * aspect))))
+        gray = _resized(gray, width, PANEL_HEIGHT)
+        hot = _resized(hot, width, PANEL_HEIGHT)
+        shade = np.clip((gray - low) / max(float(high - low), 1e-12), 0, 1)[..., None]
+        colour = inferno(np.clip(hot, 0, 1))[..., :3]
+        weight = np.where(hot >= threshold, alpha, 0.0)[..., None]
+        panels.append(((1 - weight) * shade + weight * colour, name))
+    width = sum(panel.shape[1] for panel, _ in panels) + GAP * (len(panels) + 1)
+    canvas = np.zeros((TITLE_HEIGHT + LABEL_HEIGHT + PANEL_HEIGHT + GAP, width, 3))
+    positions, left = [], GAP
+    for panel, name in panels:
+        canvas[TITLE_HEIGHT + LABEL_HEIGHT:TITLE_HEIGHT + LABEL_HEIGHT + PANEL_HEIGHT,
+               left:left + panel.shape[1]] = panel
+        positions.append((left + panel.shape[1] // 2, name))
+        left += panel.shape[1] + GAP
+    picture = Image.fromarray((canvas * 255 + 0.5).astype(np.uint8))
+    draw = ImageDraw.Draw(picture)
     if title:
-        figure.suptitle(title, color="white", fontsize=12)
-    figure.tight_layout()
+        draw.text((width // 2, TITLE_HEIGHT // 2), title, fill="white", anchor="mm",
+                  font=ImageFont.load_default(size=15))
+    label_font = ImageFont.load_default(size=13)
+    for centre, name in positions:
+        draw.text((centre, TITLE_HEIGHT + LABEL_HEIGHT // 2), name, fill="white", anchor="mm",
+                  font=label_font)
     with atomic_output(Path(path), ".png") as temporary:
-        figure.savefig(temporary, format="png", dpi=100, facecolor="black")
-    pyplot.close(figure)
+        picture.save(temporary, format="PNG", compress_level=3)
     return Path(path)
+
+
+def _resized(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resampling of a 2D float array to (height, width) pixels."""
+    from PIL import Image
+    resized = Image.fromarray(np.ascontiguousarray(array, dtype=np.float32), mode="F")
+    return np.asarray(resized.resize((width, height), Image.BILINEAR), dtype=np.float32)
 
 
 def _to_lps(volume: Volume) -> tuple[np.ndarray, tuple[float, float, float]]:

@@ -27,7 +27,7 @@ from .classes import CLASS_CODES, DISPLAY_NAMES
 from .configuration import from_dict, to_dict
 from .errors import InputError
 from .network import NetworkConfig, TumorClassifierNet
-from .preprocessing import PreprocessingConfig
+from .settings import PreprocessingConfig
 from .volume import atomic_output
 
 FORMAT = "tumorclassifier-model"

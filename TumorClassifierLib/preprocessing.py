@@ -20,7 +20,7 @@ import SimpleITK as sitk
 from .atlas import Atlas, brain_mask_on_grid, load_atlas, reference_grid
 from .errors import InputError, RegistrationFailed
 from .registration import RegistrationResult, register_to_atlas
-from .settings import SKULL_STRIPPED_CHOICES, PreprocessingConfig, RegistrationConfig  # noqa: F401
+from .settings import PreprocessingConfig
 from .volume import Volume
 
 # Bumped whenever the code changes what preprocessing produces for the same scan and settings,

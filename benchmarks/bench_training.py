@@ -29,8 +29,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from TumorClassifierLib.manifest import Case
-    from TumorClassifierLib.preprocessing import PreprocessingConfig
-    from TumorClassifierLib.settings import TrainingConfig
+    from TumorClassifierLib.settings import PreprocessingConfig, TrainingConfig
     from TumorClassifierLib.training.trainer import train
     paths = sorted(args.scans_dir.glob("*.nii.gz"))
     if not paths:

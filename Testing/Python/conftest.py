@@ -14,7 +14,7 @@ from TumorClassifierLib.atlas import load_atlas
 from TumorClassifierLib.bundle import ModelMetadata, save_bundle
 from TumorClassifierLib.geometry import centre_of, grid_around, image_index_to_world
 from TumorClassifierLib.network import NetworkConfig, TumorClassifierNet
-from TumorClassifierLib.preprocessing import PreprocessingConfig
+from TumorClassifierLib.settings import PreprocessingConfig
 
 REALDATA = Path(os.environ.get("TUMORCLASSIFIER_REALDATA",
                                Path(__file__).resolve().parents[3] / "shared" / "realdata"))

@@ -6,8 +6,7 @@ import torch
 from TumorClassifierLib.bundle import load_bundle
 from TumorClassifierLib.manifest import read_manifest
 from TumorClassifierLib.network import NetworkConfig
-from TumorClassifierLib.preprocessing import PreprocessingConfig
-from TumorClassifierLib.settings import TrainingConfig
+from TumorClassifierLib.settings import PreprocessingConfig, TrainingConfig
 from TumorClassifierLib.training.data import class_weights
 from TumorClassifierLib.training.trainer import train
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from TumorClassifierLib.preprocessing import PreprocessingConfig
+from TumorClassifierLib.settings import PreprocessingConfig
 from TumorClassifierLib.training import data as training_data
 from TumorClassifierLib.training.data import content_hash_function
 

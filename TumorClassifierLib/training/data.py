@@ -25,8 +25,8 @@ from monai.transforms import (
 from ..atlas import load_atlas
 from ..configuration import to_dict
 from ..manifest import Case
-from ..preprocessing import PREPROCESSING_REVISION, PreprocessingConfig, preprocess
-from ..settings import AUGMENTATIONS
+from ..preprocessing import PREPROCESSING_REVISION, preprocess
+from ..settings import AUGMENTATIONS, PreprocessingConfig
 from ..volume import read_sitk_image
 
 

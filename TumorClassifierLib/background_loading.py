@@ -1,5 +1,5 @@
 """A classifier whose model loads in a background thread - torch and MONAI imported, weights
-read, checked and run once - while the first scans are read and registered, which need only
+read and checked - while the first scans are read and registered, which need only
 the bundle's preprocessing settings. For one-scan runs, where loading is most of the wait.
 
 Imports no torch itself. Registration runs in SimpleITK's C++ with the interpreter lock

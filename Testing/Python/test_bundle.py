@@ -107,3 +107,16 @@ def test_weights_replaced_without_new_metadata_are_refused(tmp_path):
     (path / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
     with pytest.raises(InputError, match="sha256"):
         load_bundle(path)
+
+
+def test_weights_with_nan_are_refused_naming_the_tensor(tmp_path):
+    from TumorClassifierLib.bundle import ModelMetadata, save_bundle
+    torch.manual_seed(0)
+    network = TumorClassifierNet(TINY_NETWORK)
+    with torch.no_grad():
+        network.classifier.weight[0, 0] = float("nan")
+    metadata = ModelMetadata(name="diverged", network=TINY_NETWORK,
+                             preprocessing=TINY_PREPROCESSING)
+    path = save_bundle(network, metadata, tmp_path / "m")
+    with pytest.raises(InputError, match=r"NaN or infinite values \(classifier.weight\)"):
+        load_bundle(path)

@@ -42,7 +42,7 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
     for each classified case's row (evaluation's label and heatmap-versus-lesion columns)."""
     from tqdm import tqdm
 
-    from .outputs import result_row, results_columns, write_case_outputs
+    from .outputs import results_columns
     out = Path(out)
     results_path = Path(results_csv) if results_csv else out / "results.csv"
     done = ResultsTable.finished_cases_in(results_path)
@@ -62,32 +62,50 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
             start = time.perf_counter()
             try:
                 prepared, prepare_seconds = prepare()
-                result = classifier.classify_prepared(prepared, cam_class=cam_class, tta=tta)
-                files = write_case_outputs(result, case, out, overlay=overlay,
-                                           scan=prepared.scan_volume() if overlay else None)
+                row, result = finish_case(classifier, case, prepared, out,
+                                          cam_class=cam_class, tta=tta, overlay=overlay,
+                                          row_extras=row_extras)
+                row["seconds"] = round(prepare_seconds + time.perf_counter() - start, 3)
                 if echo:
                     tqdm.write(result.table())
-                seconds = prepare_seconds + time.perf_counter() - start
-                row = result_row(case, result, files, seconds)
-                if row_extras is not None:
-                    row |= row_extras(case, result)
                 table.append(row)
             except Exception as error:  # one bad case must not stop the batch
-                user_error = isinstance(error, InputError)
-                if debug or (not user_error and len(cases) == 1):
+                if debug or (not isinstance(error, InputError) and len(cases) == 1):
                     raise
                 failures += 1
-                internal += not user_error
-                message = str(error) if user_error else f"internal error: {error!r}"
-                tqdm.write(f"error: {message}", file=sys.stderr)
-                table.append({"case": case.name, "source": str(case.path), "status": "error",
-                              "error": message,
-                              "seconds": round(time.perf_counter() - start, 3)})
+                internal += not isinstance(error, InputError)
+                row = error_row(case, error, time.perf_counter() - start)
+                tqdm.write(f"error: {row['error']}", file=sys.stderr)
+                table.append(row)
             bar.update()
             if on_case_done is not None:
                 on_case_done(done, len(todo), case.name)
         bar.close()
     return BatchSummary(results_path, len(todo), len(cases) - len(todo), failures, internal)
+
+
+def finish_case(classifier, case: Case, prepared, out: Path, cam_class=None, tta: bool = False,
+                overlay: bool = True, row_extras=None):
+    """Classify one prepared case, write its files, and return (its results-table row, the
+    result): what every runner does with a case once it is read and registered (the local
+    batch here, the Ray workers of cluster/ray_batch.py). The row's seconds cover this step."""
+    from .outputs import result_row, write_case_outputs
+    start = time.perf_counter()
+    result = classifier.classify_prepared(prepared, cam_class=cam_class, tta=tta)
+    files = write_case_outputs(result, case, Path(out), overlay=overlay,
+                               scan=prepared.scan_volume() if overlay else None)
+    row = result_row(case, result, files, time.perf_counter() - start)
+    if row_extras is not None:
+        row |= row_extras(case, result)
+    return row, result
+
+
+def error_row(case: Case, error: Exception, seconds: float) -> dict:
+    """The results-table row of a case that failed: the user's mistake in one line, anything
+    else marked as an internal error."""
+    message = str(error) if isinstance(error, InputError) else f"internal error: {error!r}"
+    return {"case": case.name, "source": str(case.path), "status": "error", "error": message,
+            "seconds": round(seconds, 3)}
 
 
 class _Prefetcher:

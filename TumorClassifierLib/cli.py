@@ -37,7 +37,7 @@ from .settings import (
     TrainingConfig,
 )
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--manifest", type=Path, help="CSV with a 'path' column (and "
                           "optionally case, brain_mask)")
     _add_run_options(classify)
+    _add_scale_out_options(classify)
 
     demo = commands.add_parser("demo", help="classify the bundled sample scans with the "
                                "bundled default model")
@@ -61,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     classify.set_defaults(handler=_classify_command)
     demo.set_defaults(handler=_classify_command)
+
+    merge = commands.add_parser("merge", help="join the results tables of the shards of "
+                                "`classify --num-shards` into one, and say which cases are "
+                                f"missing (exit code {EXIT_INCOMPLETE} when any is)")
+    merge.add_argument("--out", type=Path, required=True, help="the shards' output folder")
+    merge.add_argument("--manifest", type=Path, help="the manifest the shards were split from: "
+                       "also name the cases that no shard's table holds")
+    merge.set_defaults(handler=_merge)
 
     info = commands.add_parser("info", help="show what a model bundle says about itself")
     info.add_argument("--model", type=Path, help="bundle folder or .zip (default: bundled)")
@@ -116,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--prefetch", type=_non_negative_int, default=1, metavar="N",
                           help="scans read and registered ahead while the network runs")
     evaluate.set_defaults(handler=_evaluate)
-    for sub in (classify, demo, info, fetch, phantoms, train, evaluate):
+    for sub in (classify, demo, merge, info, fetch, phantoms, train, evaluate):
         # SUPPRESS: a sub-command's default must not undo a --debug given before it.
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show tracebacks")
@@ -141,6 +150,26 @@ def _add_run_options(command, default_out: str = "tumorclassifier_output") -> No
                          help="scans read and registered ahead, each in its own thread, while "
                          "the network runs (default 1; on a GPU, about the number of CPU "
                          "cores to spare; 0: one after the other)")
+
+
+def _add_scale_out_options(command) -> None:
+    group = command.add_argument_group("beyond one machine (docs/cluster.md)")
+    group.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="run on Ray (pip install 'tumorclassifier[ray]'): preparation as "
+                       "CPU tasks, the network in model workers that load it once; no "
+                       "ADDRESS: a local Ray instance, 'auto': the cluster this machine is in")
+    group.add_argument("--ray-workers", type=int, default=1, metavar="N",
+                       help="model workers with --ray (default 1)")
+    group.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="N",
+                       help="CPUs each model worker reserves (default 1)")
+    group.add_argument("--gpus-per-worker", type=float, metavar="N",
+                       help="GPUs each model worker reserves (default: 1 when the cluster has "
+                       "GPUs, else 0)")
+    group.add_argument("--num-shards", type=int, metavar="N",
+                       help="classify only one of N shards of the cases (e.g. one SLURM array "
+                       "task each), into OUT/results.shard-I-of-N.csv; then `merge`")
+    group.add_argument("--shard-id", type=int, metavar="I",
+                       help="which shard, from 0 to N-1 (e.g. $SLURM_ARRAY_TASK_ID)")
 
 
 # The configurations `train` takes flags for, one flag per field (settings.py).
@@ -265,8 +294,6 @@ def _classify_command(args) -> int:
     from .manifest import cases_from_paths, read_manifest
     from .resources import sample_data_dir
 
-    # The model loads while the first scans are read and registered.
-    classifier = BackgroundLoadingClassifier(args.model, args.device, args.precision)
     if args.command == "demo":
         manifest = sample_data_dir() / "manifest.csv"
         if not manifest.is_file():
@@ -277,14 +304,71 @@ def _classify_command(args) -> int:
             raise InputError("give at least one scan, or --manifest CSV")
         cases = (read_manifest(args.manifest) if args.manifest else []) + \
             (cases_from_paths(args.scans) if args.scans else [])
+        cases, args.results_csv = _this_shard(cases, args)
+        if args.ray is not None:
+            return _classify_on_ray(cases, args)
+    # The model loads while the first scans are read and registered.
+    classifier = BackgroundLoadingClassifier(args.model, args.device, args.precision)
     return run_batch(classifier, cases, args)
+
+
+def _this_shard(cases, args):
+    """(the cases of this shard, its results table), or all cases and the default table."""
+    if args.num_shards is None and args.shard_id is None:
+        return cases, None
+    if args.num_shards is None or args.shard_id is None:
+        raise InputError("--num-shards and --shard-id go together")
+    if args.ray is not None:
+        raise InputError("--ray spreads the cases itself; leave out --num-shards/--shard-id")
+    from .cluster.shards import shard_of, shard_table
+    return (shard_of(cases, args.num_shards, args.shard_id),
+            shard_table(args.out, args.num_shards, args.shard_id))
+
+
+def _classify_on_ray(cases, args) -> int:
+    try:
+        from .cluster.ray_batch import RayOptions, classify_cases_on_ray
+    except ImportError as error:
+        raise InputError(f"--ray needs Ray ({error}); install it with "
+                         "pip install 'tumorclassifier[ray]'") from None
+    if args.ray_workers < 1 or args.cpus_per_worker < 0 or (args.gpus_per_worker or 0) < 0:
+        raise InputError("--ray-workers must be at least 1, and --cpus-per-worker and "
+                         "--gpus-per-worker not negative")
+    options = RayOptions(address=args.ray or None, workers=args.ray_workers,
+                         cpus_per_worker=args.cpus_per_worker,
+                         gpus_per_worker=args.gpus_per_worker)
+    summary = classify_cases_on_ray(cases, args.out, args.model, options, device=args.device,
+                                    precision=args.precision, cam_class=args.cam_class,
+                                    force=args.force, overlay=not args.no_overlay,
+                                    tta=args.tta)
+    return _report(summary)
+
+
+def _merge(args) -> int:
+    from .cluster.shards import merge_shard_tables
+    from .manifest import read_manifest
+    cases = read_manifest(args.manifest) if args.manifest else None
+    summary = merge_shard_tables(args.out, cases)
+    print(f"{summary.table}: {summary.finished} case(s) classified, from the tables of "
+          f"{summary.num_shards} shard(s)", file=sys.stderr)
+    for label, names in (("shard(s) without a table", summary.missing_shards),
+                         ("case(s) in no table", summary.missing_cases),
+                         ("case(s) that failed", summary.failed)):
+        if names:
+            print(f"{len(names)} {label}: {', '.join(map(str, names))}", file=sys.stderr)
+    return EXIT_OK if summary.complete else EXIT_INCOMPLETE
 
 
 def run_batch(classifier, cases, args) -> int:
     from .batch import classify_cases
     summary = classify_cases(classifier, cases, args.out, cam_class=args.cam_class,
                              force=args.force, overlay=not args.no_overlay, debug=args.debug,
-                             tta=args.tta, prefetch=args.prefetch)
+                             tta=args.tta, prefetch=args.prefetch,
+                             results_csv=getattr(args, "results_csv", None))
+    return _report(summary)
+
+
+def _report(summary) -> int:
     if summary.skipped:
         print(f"skipped {summary.skipped} case(s) already in {summary.table}", file=sys.stderr)
     if summary.failures:

@@ -135,9 +135,11 @@ def _rows(todo: list[Case], job: _Job, preprocessing: PreprocessingConfig, force
             seen.add(row["case"])
             yield row
     for case in todo:
-        if case.name not in seen:
-            yield error_row(case, RuntimeError(f"its worker process died {RETRIES + 1} times"),
-                            0.0)
+        if case.name not in seen:  # Ray gave up on it (the block errored)
+            yield {"case": case.name, "source": str(case.path), "status": "error",
+                   "seconds": 0.0, "error": f"internal error: no result after {RETRIES + 1} "
+                   "tries (its worker process died each time: a crash, or out of memory); "
+                   "see Ray's logs"}
 
 
 def _case(item) -> Case:

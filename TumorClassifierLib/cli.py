@@ -71,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
                        "also name the cases that no shard's table holds")
     merge.set_defaults(handler=_merge)
 
+    view = commands.add_parser("view", help="the browser viewer: open, classify and look at "
+                               "scans in a web page (pip install 'tumorclassifier[web]')")
+    view.add_argument("scans", nargs="*", type=Path, help="scans to open at the start")
+    view.add_argument("--model", type=Path, help="model bundle (default: the bundled model)")
+    view.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    view.add_argument("--host", default="127.0.0.1", help="address to serve on (default "
+                      "127.0.0.1: this machine only)")
+    view.add_argument("--port", type=int, default=8080)
+    view.add_argument("--token", help="what every browser must present (default: a random "
+                      "one; the address to open, token included, is printed)")
+    view.add_argument("--upload-limit-mb", type=float, default=512, metavar="MB")
+    view.set_defaults(handler=_view)
+
     info = commands.add_parser("info", help="show what a model bundle says about itself")
     info.add_argument("--model", type=Path, help="bundle folder or .zip (default: bundled)")
     info.set_defaults(handler=_info)
@@ -125,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--prefetch", type=_non_negative_int, default=1, metavar="N",
                           help="scans read and registered ahead while the network runs")
     evaluate.set_defaults(handler=_evaluate)
-    for sub in (classify, demo, merge, info, fetch, phantoms, train, evaluate):
+    for sub in (classify, demo, merge, view, info, fetch, phantoms, train, evaluate):
         # SUPPRESS: a sub-command's default must not undo a --debug given before it.
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show tracebacks")
@@ -235,6 +248,41 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _view(args) -> int:
+    from .bundle_files import read_metadata
+    from .volume import read_sitk_image
+    from .web.access import access_for
+    access = access_for(args.host, args.port, args.token)
+    card = read_metadata(args.model)  # a bad bundle: its one-line error now
+    for scan in args.scans:
+        read_sitk_image(scan)
+    try:
+        from .web.app import ViewerApp
+    except ImportError as error:
+        raise InputError(f"view needs the web viewer's packages ({error}); install them with "
+                         "pip install 'tumorclassifier[web]'") from None
+    from .web.session import ViewerSession
+    session = ViewerSession(args.model, args.device, args.upload_limit_mb)
+    try:
+        app = ViewerApp(session, _model_card(card), args.scans)
+        app.server.cli.set_defaults(authKey=access.token)  # wslink refuses other connections
+        sys.argv = sys.argv[:1]  # trame reads its own options from the command line
+        print(f"TumorClassifier viewer: {access.url}", flush=True)
+        app.server.start(host=access.host, port=access.port, open_browser=False,
+                         show_connection_info=False, timeout=0)
+    finally:
+        session.close()
+    return EXIT_OK
+
+
+def _model_card(metadata: dict) -> dict:
+    names = metadata.get("display_names", {})
+    return {"name": metadata.get("name", ""), "description": metadata.get("description", ""),
+            "classes": [names.get(code, code) for code in metadata.get("class_codes", names)],
+            "input_shape": metadata.get("preprocessing", {}).get("input_shape"),
+            "weights_sha256": metadata.get("weights_sha256", "")}
+
+
 def _info(args) -> int:
     from .bundle import load_bundle
     from .configuration import to_dict
@@ -295,19 +343,19 @@ def _classify_command(args) -> int:
     from .resources import sample_data_dir
 
     if args.command == "demo":
+        # The model loads while the first scans are read and registered.
+        classifier = BackgroundLoadingClassifier(args.model, args.device, args.precision)
         manifest = sample_data_dir() / "manifest.csv"
         if not manifest.is_file():
             raise InputError(f"{manifest}: no sample scans are installed")
-        cases = read_manifest(manifest)
-    else:
-        if not args.scans and not args.manifest:
-            raise InputError("give at least one scan, or --manifest CSV")
-        cases = (read_manifest(args.manifest) if args.manifest else []) + \
-            (cases_from_paths(args.scans) if args.scans else [])
-        cases, args.results_csv = _this_shard(cases, args)
-        if args.ray is not None:
-            return _classify_on_ray(cases, args)
-    # The model loads while the first scans are read and registered.
+        return run_batch(classifier, read_manifest(manifest), args)
+    if not args.scans and not args.manifest:
+        raise InputError("give at least one scan, or --manifest CSV")
+    cases = (read_manifest(args.manifest) if args.manifest else []) + \
+        (cases_from_paths(args.scans) if args.scans else [])
+    cases, args.results_csv = _this_shard(cases, args)
+    if args.ray is not None:
+        return _classify_on_ray(cases, args)
     classifier = BackgroundLoadingClassifier(args.model, args.device, args.precision)
     return run_batch(classifier, cases, args)
 

@@ -257,7 +257,7 @@ def _view(args) -> int:
     for scan in args.scans:
         read_sitk_image(scan)
     try:
-        from .web.app import ViewerApp
+        from .web.app import ViewerApp, serve
     except ImportError as error:
         raise InputError(f"view needs the web viewer's packages ({error}); install them with "
                          "pip install 'tumorclassifier[web]'") from None
@@ -265,11 +265,8 @@ def _view(args) -> int:
     session = ViewerSession(args.model, args.device, args.upload_limit_mb)
     try:
         app = ViewerApp(session, _model_card(card), args.scans)
-        app.server.cli.set_defaults(authKey=access.token)  # wslink refuses other connections
-        sys.argv = sys.argv[:1]  # trame reads its own options from the command line
         print(f"TumorClassifier viewer: {access.url}", flush=True)
-        app.server.start(host=access.host, port=access.port, open_browser=False,
-                         show_connection_info=False, timeout=0)
+        serve(app, access)
     finally:
         session.close()
     return EXIT_OK

@@ -6,7 +6,9 @@ download. The work is done by `session.ViewerSession`; this module only draws an
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +22,55 @@ from trame_slicer.rca_view import register_rca_factories
 from trame_slicer.views import Layout, LayoutDirection, ViewLayoutDefinition
 from trame_vuetify.ui.vuetify3 import SinglePageWithDrawerLayout
 from trame_vuetify.widgets import vuetify3 as v3
+from wslink.websocket import LinkProtocol
 
 from ..errors import InputError
 from ..mrml_bridge import HEATMAP_THRESHOLD, show_result
 from ..result import ClassificationResult
 from ..volume import case_name, read_volume
+from .access import Access
 from .session import Outcome, Progress, ViewerSession
 
 POLL_SECONDS = 0.1
 DOWNLOADS = (("heatmap", "Heatmap (NIfTI)", "application/gzip"),
              ("probabilities", "Probabilities (JSON)", "application/json"),
              ("overlay", "Overlay (PNG)", "image/png"))
+
+
+def serve(app: ViewerApp, access: Access) -> None:
+    """Serve the page until the server is stopped: to browsers that present the token, one
+    browser at a time."""
+    app.server.add_protocol_to_configure(
+        lambda protocol: protocol.registerLinkProtocol(OneSession(access.token)))
+    app.server.cli.set_defaults(authKey=access.token)
+    argv, sys.argv = sys.argv, sys.argv[:1]  # trame reads its own options from sys.argv
+    try:
+        app.server.start(host=access.host, port=access.port, open_browser=False,
+                         show_connection_info=False, timeout=0)
+    finally:
+        sys.argv = argv
+
+
+class OneSession(LinkProtocol):
+    """Admits a browser that presents the token while no other is connected: a viewer's page
+    state (its scan, results and files) is one per process, so a second browser would see the
+    first one's. Closing the tab, or reloading it, frees the viewer."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token, self.holder = token, None
+
+    async def validateToken(self, token, client_id) -> bool:  # noqa: N802 (wslink's name)
+        if not hmac.compare_digest(str(token).encode(), self.token.encode()):
+            return False
+        if self.holder not in (None, client_id):
+            return False
+        self.holder = client_id
+        return True
+
+    def onClose(self, client_id) -> None:  # noqa: N802 (wslink's name)
+        if client_id == self.holder:
+            self.holder = None
 
 
 class ViewerApp(TrameApp):

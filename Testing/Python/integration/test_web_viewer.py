@@ -1,7 +1,8 @@
 """The browser viewer in a real browser: Debian's Chromium driven by Playwright against the
 trame-slicer page served from this process's main thread (VTK renders only there; serving
 here lets the test ask the axial view where it draws the lesion). A wrong token gets no page;
-a bad upload gets a message and the page goes on; then a sample is uploaded and classified,
+a second browser with the token gets no page while the first is connected; a bad upload
+gets a message and the page goes on; then a sample is uploaded and classified,
 and the probabilities shown are checked against the worker's JSON and the axial view's
 pixels over the sample's lesion mask: grey before, heat-coloured after."""
 
@@ -11,7 +12,6 @@ import io
 import json
 import shutil
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -46,7 +46,10 @@ def serve_while(app, drive) -> None:
     """Serve `app` in this thread (VTK renders only here) while `drive(url)` runs in another;
     stop when it is done, and raise what it raised."""
     import asyncio
-    port, argv, failure = free_port(), sys.argv, []
+
+    from TumorClassifierLib.web.access import Access
+    from TumorClassifierLib.web.app import serve
+    port, failure = free_port(), []
 
     def driver(loop):
         try:
@@ -59,13 +62,7 @@ def serve_while(app, drive) -> None:
     def on_ready(**_):
         threading.Thread(target=driver, args=(asyncio.get_event_loop(),), daemon=True).start()
     app.server.controller.on_server_ready.add(on_ready)
-    app.server.cli.set_defaults(authKey=TOKEN)
-    sys.argv = sys.argv[:1]  # trame reads its options from the command line
-    try:
-        app.server.start(host="127.0.0.1", port=port, open_browser=False,
-                         show_connection_info=False, timeout=0)
-    finally:
-        sys.argv = argv
+    serve(app, Access("127.0.0.1", port, TOKEN))
     if failure:
         raise failure[0]
 
@@ -122,6 +119,10 @@ def test_upload_classify_and_the_heatmap_over_the_lesion(tmp_path):
             page = browser_page(playwright)
             page.goto(f"{url}?secret={TOKEN}")
             page.wait_for_selector("#classify")
+            second = browser_page(playwright)  # the token, but another browser meanwhile
+            second.goto(f"{url}?secret={TOKEN}")
+            time.sleep(5)
+            assert second.locator("#classify").count() == 0
 
             bad = tmp_path / "bad.nii.gz"
             bad.write_text("not an image", encoding="utf-8")

@@ -9,6 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from TumorClassifierLib.errors import InputError
+from TumorClassifierLib.volume import read_sitk_image
 from TumorClassifierLib.web.access import access_for
 from TumorClassifierLib.web.session import Outcome, ViewerSession
 
@@ -56,6 +57,26 @@ def test_a_bad_upload_gets_one_line_naming_it(session, files, message):
         session.add_upload(files)
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert str(session.folder) not in str(caught.value)  # no server paths in the page
+
+
+def test_the_files_of_a_dicom_series_are_one_upload(session, tmp_path):
+    image = sitk.Cast(sitk.GetImageFromArray(
+        (np.random.default_rng(1).random((12, 20, 20)) * 1000).astype(np.int16)), sitk.sitkInt16)
+    image.SetSpacing((1.0, 1.0, 2.0))
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    files = []
+    for k in range(image.GetDepth()):
+        slice_ = image[:, :, k]
+        slice_.SetMetaData("0020|0013", str(k + 1))  # instance number
+        slice_.SetMetaData("0020|0032", f"0\\0\\{2.0 * k}")  # image position
+        slice_.SetMetaData("0020|000e", "1.2.826.0.1.3680043.2.1125.1.1")  # one series
+        path = tmp_path / f"slice_{k:02d}.dcm"
+        writer.SetFileName(str(path))
+        writer.Execute(slice_)
+        files.append((path.name, path.read_bytes()))
+    folder = session.add_upload(files)
+    assert folder.is_dir() and read_sitk_image(folder).GetSize() == (20, 20, 12)
 
 
 def test_sessions_do_not_share_folders(tmp_path):

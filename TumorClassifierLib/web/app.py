@@ -102,7 +102,9 @@ class ViewerApp(TrameApp):
 
     # -- loading ------------------------------------------------------------------------
     def _load_scan(self, path: Path) -> None:
-        nodes = self.slicer.io_manager.load_volumes([str(path)])
+        files = sorted(str(f) for f in path.iterdir() if f.is_file()) if path.is_dir() \
+            else [str(path)]  # a DICOM series' folder: its files
+        nodes = self.slicer.io_manager.load_volumes(files)
         if not nodes:
             raise InputError(f"{path.name}: could not be shown")
         for node in (self.scan_node, self.heatmap_node):

@@ -146,6 +146,11 @@ def test_upload_classify_and_the_heatmap_over_the_lesion(tmp_path):
             assert shown == (f"{record['display_names'][top]}: "
                              f"{round(100 * record['probabilities'][top], 1)}%")
 
+            with page.expect_download() as download:  # the outputs, as the page hands them
+                page.click("#download-probabilities")
+            assert download.value.suggested_filename == "phantom_s3_hgg_0000_probabilities.json"
+            assert json.loads(Path(download.value.path()).read_text(encoding="utf-8")) == record
+
             lesion = lesion_in_axial_view(app, after.shape)
             assert len(lesion) > 50, "the axial view does not pass through the lesion"
             heat_after = coloured(after[lesion[:, 0], lesion[:, 1]]).mean()

@@ -244,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
-        print("interrupted; finished cases are kept and a re-run skips them", file=sys.stderr)
+        print("interrupted" + ("; finished cases are kept and a re-run skips them"
+                               if args.command in ("classify", "demo", "evaluate") else ""),
+              file=sys.stderr)
         return 130
 
 

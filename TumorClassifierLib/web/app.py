@@ -122,7 +122,8 @@ class ViewerApp(TrameApp):
     def upload(self, files: list[dict]) -> None:
         """The file input's files: checked and written by the session, then shown."""
         try:
-            received = [(ClientFile(f).name, ClientFile(f).content) for f in files or []]
+            received = [(upload.name, upload.content)
+                        for upload in map(ClientFile, files or [])]
             self._load_scan(self.session.add_upload(received))
         except InputError as error:
             self.state.message = str(error)

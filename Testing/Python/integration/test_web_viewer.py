@@ -12,6 +12,7 @@ import io
 import json
 import shutil
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -161,3 +162,41 @@ def test_upload_classify_and_the_heatmap_over_the_lesion(tmp_path):
         serve_while(app, drive)
     finally:
         session.close()
+
+
+def machine_addresses() -> list[str]:
+    """This machine's IPv4 addresses other than loopback (none on an isolated machine)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent; it picks the outgoing address
+            address = probe.getsockname()[0]
+        except OSError:
+            return []
+    return [] if address.startswith("127.") else [address]
+
+
+def test_the_command_serves_this_machine_only_and_prints_a_tokened_address(tmp_path):
+    import subprocess
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "TumorClassifierLib.cli", "view",
+                               "--port", str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith(f"TumorClassifier viewer: http://127.0.0.1:{port}/?secret=")
+        assert len(line.strip().rsplit("=", 1)[1]) >= 32
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the viewer did not start")
+        for address in machine_addresses():
+            with pytest.raises(OSError):
+                socket.create_connection((address, port), 1).close()
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import socket
 import sys
 import time
 import warnings
@@ -25,6 +26,7 @@ import ray
 
 from ..batch import BatchSummary, error_row, finish_case
 from ..classes import canonical_code
+from ..errors import InputError
 from ..manifest import Case, ResultsTable
 from ..settings import PreprocessingConfig
 
@@ -98,13 +100,29 @@ def classify_cases_on_ray(cases: list[Case], out: str | Path, model=None,
 
 def _start_ray(options: RayOptions) -> None:
     if options.address:
-        ray.init(address=options.address, log_to_driver=False)
+        _check_reachable(options.address)
+        try:
+            ray.init(address=options.address, log_to_driver=False)
+        except ConnectionError as error:  # "auto" with no cluster on this machine
+            raise InputError(f"--ray {options.address}: {str(error).splitlines()[0]}") from None
         return
     # A local instance counts the model workers' CPUs on top of the machine's cores: the
     # workers never hold every core while preparation tasks wait for one.
     cores = os.cpu_count() or 1
     ray.init(num_cpus=cores + int(round(options.workers * options.cpus_per_worker)),
              include_dashboard=False, log_to_driver=False)
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT that nothing answers on is reported at once: Ray itself waits minutes."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # "auto", or a ray:// client address: Ray's own checks
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as error:
+        raise InputError(f"--ray {address}: no Ray cluster answers there "
+                         f"({error.strerror or error})") from None
 
 
 def _rows(todo: list[Case], job: _Job, preprocessing: PreprocessingConfig, force: bool,

@@ -4,7 +4,8 @@ here lets the test ask the axial view where it draws the lesion). A wrong token 
 a second browser with the token gets no page while the first is connected; a bad upload
 gets a message and the page goes on; then a sample is uploaded and classified,
 and the probabilities shown are checked against the worker's JSON and the axial view's
-pixels over the sample's lesion mask: grey before, heat-coloured after."""
+pixels over the sample's lesion mask: grey before, heat-coloured after, gone at opacity 0 and
+at threshold 1."""
 
 from __future__ import annotations
 
@@ -157,6 +158,20 @@ def test_upload_classify_and_the_heatmap_over_the_lesion(tmp_path):
             heat_after = coloured(after[lesion[:, 0], lesion[:, 1]]).mean()
             heat_before = coloured(before[lesion[:, 0], lesion[:, 1]]).mean()
             assert heat_before < 0.05 and heat_after > 0.5, (heat_before, heat_after)
+
+            def thumb(label):
+                return page.locator(".v-slider", has_text=label).locator(".v-slider-thumb")
+
+            def heat_over_lesion():
+                time.sleep(3)  # the views re-drawn
+                pixels = axial_pixels(page)
+                return coloured(pixels[lesion[:, 0], lesion[:, 1]]).mean()
+            thumb("Opacity").press("Home")  # opacity 0: the heat is gone
+            assert app.state.opacity == 0 and heat_over_lesion() < 0.05
+            thumb("Opacity").press("End")  # opacity 1: back
+            assert app.state.opacity == 1 and heat_over_lesion() > 0.5
+            thumb("Threshold").press("End")  # nothing above a threshold of 1
+            assert app.state.threshold == 1 and heat_over_lesion() < 0.05
 
     try:
         serve_while(app, drive)

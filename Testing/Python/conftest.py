@@ -98,3 +98,14 @@ def phantom_cohort(tmp_path_factory) -> Path:
 def preprocessing_cache(tmp_path_factory) -> Path:
     """Shared by the training tests, so each scan is registered once per test session."""
     return tmp_path_factory.mktemp("cache")
+
+
+def modules_loaded_by(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of `modules` a fresh interpreter has imported after running `code`."""
+    import ast
+    import subprocess
+    import sys
+    probe = f"import sys\n{code}\nprint(sorted(m for m in {modules!r} if m in sys.modules))"
+    output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    return ast.literal_eval(output)

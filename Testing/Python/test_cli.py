@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import torch
-from conftest import plant_lesion
+from conftest import modules_loaded_by, plant_lesion
 
 from TumorClassifierLib.cli import main
 from TumorClassifierLib.volume import read_volume, write_volume
@@ -155,9 +155,5 @@ def test_config_flags_parse_booleans_tuples_and_choices():
 def test_the_parser_imports_nothing_heavy():
     """`tumorclassifier --help` must answer at once: building the parser imports neither torch,
     MONAI, SimpleITK nor numpy (each handler imports what it needs)."""
-    probe = ("import sys; from TumorClassifierLib.cli import build_parser; build_parser(); "
-             "print(sorted(m for m in ('torch', 'monai', 'SimpleITK', 'numpy') "
-             "if m in sys.modules))")
-    output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    assert output == "[]"
+    code = "from TumorClassifierLib.cli import build_parser; build_parser()"
+    assert modules_loaded_by(code, ("torch", "monai", "SimpleITK", "numpy")) == []

@@ -121,6 +121,9 @@ class ViewerApp(TrameApp):
 
     def upload(self, files: list[dict]) -> None:
         """The file input's files: checked and written by the session, then shown."""
+        if self.state.busy:  # its result would land on the new scan
+            self.state.message = "a classification is running; open another scan when it ends"
+            return
         try:
             received = [(upload.name, upload.content)
                         for upload in map(ClientFile, files or [])]
@@ -213,6 +216,7 @@ class ViewerApp(TrameApp):
                     label="Open a scan (NIfTI, NRRD, MHA, or a DICOM series' files)",
                     multiple=True, density="compact", hide_details=True,
                     prepend_icon="mdi-file-upload", id="upload", style="max-width: 420px",
+                    disabled=("busy",),
                     change=f"trigger('{trigger(self.upload)}', [$event.target.files])")
                 v3.VBtn("Classify", id="classify", color="primary", classes="mx-2",
                         disabled=("busy || !scan_name",), click=self.classify)

@@ -4,6 +4,7 @@ each measurement in its own process (so that its peak memory is its own)."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import resource
 import statistics
@@ -146,6 +147,12 @@ def machine_description(device: str) -> dict:
             "cpu": _cpu_name(), "cpu_threads": torch.get_num_threads(), "device": device}
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name()
+    # Kernels restricted below what the CPU has (to measure an AVX2-only machine's code paths
+    # on a newer CPU): the record says so.
+    restricted = {name: os.environ[name] for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+                  if os.environ.get(name)}
+    if restricted:
+        info["kernels_restricted"] = restricted
     return info
 
 

@@ -54,6 +54,10 @@ def main() -> None:
                         help="take the training figures from this training run's "
                         "training/history.csv (e.g. a real cohort's run) instead of training "
                         "on the batch scans")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                        help="our network's precision (auto: bfloat16 where the CPU has fast "
+                        "bf16; float32 to compare like with like, or under "
+                        "ATEN_CPU_CAPABILITY=avx2 on a bf16 CPU)")
     parser.add_argument("--compile", action="store_true",
                         help="also measure torch.compile (about a minute, mostly compiling)")
     parser.add_argument("--quick", action="store_true",
@@ -78,7 +82,7 @@ def main() -> None:
           flush=True)
     worker_args = ["--scan", scan, "--repeats", str(args.repeats)] + common
     record["ours"] = run_worker("bench_classify.py", *worker_args,
-                                "--out", args.work / "out_ours")
+                                "--out", args.work / "out_ours", "--precision", args.precision)
     if "monai" not in args.skip:
         record["monai"] = run_worker("bench_monai.py", *worker_args,
                                      "--out", args.work / "out_monai")
@@ -234,12 +238,15 @@ def _device_words(record: dict) -> str:
     machine = record["machine"]
     if "gpu" in machine:
         return f"GPU {machine['gpu']}"
-    return f"CPU {machine['cpu']} ({machine['cpu_threads']} threads)"
+    restricted = ", ".join(f"{k}={v}" for k, v in machine.get("kernels_restricted", {}).items())
+    return (f"CPU {machine['cpu']} ({machine['cpu_threads']} threads)"
+            + (f", kernels restricted: {restricted}" if restricted else ""))
 
 
 def _device_slug(record: dict) -> str:
     machine = record["machine"]
-    name = machine.get("gpu") or "cpu"
+    name = machine.get("gpu") or ("cpu-restricted" if machine.get("kernels_restricted")
+                                   else "cpu")
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 

@@ -100,10 +100,13 @@ def finish_case(classifier, case: Case, prepared, out: Path, cam_class=None, tta
     return row, result
 
 
-def error_row(case: Case, error: Exception, seconds: float) -> dict:
+def error_row(case: Case, error: Exception | str, seconds: float) -> dict:
     """The results-table row of a case that failed: the user's mistake in one line, anything
-    else marked as an internal error."""
-    message = str(error) if isinstance(error, InputError) else f"internal error: {error!r}"
+    else marked as an internal error (a message already written is taken as it is)."""
+    if isinstance(error, str):
+        message = error
+    else:
+        message = str(error) if isinstance(error, InputError) else f"internal error: {error!r}"
     return {"case": case.name, "source": str(case.path), "status": "error", "error": message,
             "seconds": round(seconds, 3)}
 

@@ -12,6 +12,7 @@ there (docs/decisions.md).
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +40,7 @@ def check_nifti_file(path: Path) -> None:
                 break
         dtype, count, offset = _parse_header(head[:_HEADER_BYTES], path)
         if dtype is not None:  # an unusual type: leave it to ITK
-            _check_voxels(_chained(head, blocks), offset, dtype, count, path)
+            _check_voxels(itertools.chain([head], blocks), offset, dtype, count, path)
     except (OSError, zlib.error) as error:
         raise InputError(f"{path}: is truncated or corrupt ({error})") from None
 
@@ -73,11 +74,6 @@ def _gunzip_blocks(stream) -> Iterator[bytes]:
             pending = stream.read(_BLOCK_BYTES)
             if not pending:
                 raise OSError("the compressed data ends before its end marker")
-
-
-def _chained(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
 
 
 def _parse_header(header: bytes, path: Path) -> tuple[np.dtype | None, int, int]:

@@ -154,10 +154,9 @@ def _rows(todo: list[Case], job: _Job, preprocessing: PreprocessingConfig, force
             yield row
     for case in todo:
         if case.name not in seen:  # Ray gave up on it (the block errored)
-            yield {"case": case.name, "source": str(case.path), "status": "error",
-                   "seconds": 0.0, "error": f"internal error: no result after {RETRIES + 1} "
-                   "tries (its worker process died each time: a crash, or out of memory); "
-                   "see Ray's logs"}
+            yield error_row(case, f"internal error: no result after {RETRIES + 1} tries (its "
+                            "worker process died each time: a crash, or out of memory); see "
+                            "Ray's logs", 0.0)
 
 
 def _case(item) -> Case:

@@ -223,7 +223,10 @@ def test_the_harness_idle_loop_starves_python_threads_as_slicer_does(app):
 @pytest.mark.slow
 def test_classification_through_the_panel_takes_about_what_the_cli_takes(app, samples, tmp_path):
     """The same scan, the same model, on the CPU: the first Classify in the panel (worker
-    start, imports, model load) against `tumorclassifier classify` as a whole process."""
+    start, imports, model load) against `tumorclassifier classify` as a whole process. What
+    this guards: the worker is not starved by Slicer's idle loop (a starved one takes several
+    times as long). The bound is 1.5, not 1.2, since the CLI loads the model while it registers
+    (issue 14) and the worker still loads it first: 3.83 s against 3.11 s in one CI run."""
     case = samples["HGG"]
     start = time.monotonic()
     subprocess.run([sys.executable, "-m", "TumorClassifierLib.cli", "classify", str(case.path),
@@ -237,7 +240,7 @@ def test_classification_through_the_panel_takes_about_what_the_cli_takes(app, sa
                                   RUN_TIMEOUT)
     assert widget.ui.statusLabel.text.startswith("Done in")
     widget.cleanup()
-    assert panel_seconds < 1.2 * cli_seconds, (panel_seconds, cli_seconds)
+    assert panel_seconds < 1.5 * cli_seconds, (panel_seconds, cli_seconds)
 
 
 def test_installs_pin_the_installed_torch_and_the_button_is_off_meanwhile(app, samples,

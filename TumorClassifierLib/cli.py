@@ -7,6 +7,7 @@
     tumorclassifier fetch-model URL --sha256 HEX   download a published bundle into the cache
     tumorclassifier phantoms --out DIR --per-class N --seed S
     tumorclassifier train --manifest CSV --out MODEL_DIR [--fold K] [--resume] ...
+    tumorclassifier train --synthetic --out MODEL_DIR [--held-out-family F] [--resume] ...
     tumorclassifier evaluate --model B --manifest CSV --out REPORT_DIR
 
 Each sub-command names its handler (`set_defaults(handler=...)`) and imports what it needs
@@ -34,6 +35,7 @@ from .settings import (
     PRECISIONS,
     NetworkConfig,
     PreprocessingConfig,
+    SyntheticConfig,
     TrainingConfig,
 )
 
@@ -115,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     phantoms.set_defaults(handler=_phantoms)
 
     train = commands.add_parser("train", help="train a model with the paper's protocol")
-    train.add_argument("--manifest", type=Path, required=True)
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--manifest", type=Path, help="labelled scans to train on")
+    source.add_argument("--synthetic", action="store_true", help="heads drawn at training "
+                        "time, one drawing family held out (SyntheticConfig's flags)")
     train.add_argument("--out", type=Path, required=True, help="model bundle folder to write")
     train.add_argument("--resume", action="store_true", help="go on from the last checkpoint")
     train.add_argument("--init-from", type=Path, help="start from this bundle's weights (e.g. "
@@ -123,9 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cache", type=Path, help="preprocessing cache folder "
                        "(default: OUT/training/cache)")
     train.add_argument("--device", default="auto")
-    train.add_argument("--name", default="tumorclassifier")
+    train.add_argument("--name", help="the model's name (default: tumorclassifier, or "
+                       "tumorclassifier-synthetic)")
     train.add_argument("--description", default="")
-    for config in TRAIN_CONFIGS:
+    for config in TRAIN_CONFIGS + (SyntheticConfig,):
         add_config_flags(train, config)
     train.set_defaults(handler=_train)
     evaluate = commands.add_parser("evaluate", help="the paper's metrics and figures on a "
@@ -313,12 +319,22 @@ def _phantoms(args) -> int:
 
 
 def _train(args) -> int:
+    config, network, preprocessing = (config_from_args(c, args) for c in TRAIN_CONFIGS)
+    if args.synthetic:
+        from .training.synthetic import train_synthetic
+        out = train_synthetic(args.out, config, config_from_args(SyntheticConfig, args),
+                              network, preprocessing, device=args.device, resume=args.resume,
+                              init_from=args.init_from,
+                              name=args.name or "tumorclassifier-synthetic",
+                              description=args.description)
+        print(f"model bundle: {out}")
+        return EXIT_OK
     from .manifest import read_manifest
     from .training.trainer import train
-    config, network, preprocessing = (config_from_args(c, args) for c in TRAIN_CONFIGS)
     out = train(read_manifest(args.manifest), args.out, config, network, preprocessing,
-                cache_dir=args.cache, device=args.device, resume=args.resume, name=args.name,
-                description=args.description, init_from=args.init_from)
+                cache_dir=args.cache, device=args.device, resume=args.resume,
+                name=args.name or "tumorclassifier", description=args.description,
+                init_from=args.init_from)
     if out is not None:  # rank 0 of a distributed run, or a plain run
         print(f"model bundle: {out}")
     return EXIT_OK

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import platform
 import time
+from pathlib import Path
 
 import torch
 
@@ -60,3 +62,25 @@ def synchronized_clock(device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter()
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_vector_extensions() -> str:
+    """The vector extensions that decide CPU speed here, e.g. 'AVX2' or 'AVX-512, AVX512-BF16'."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("flags")).split(":", 1)[1].split()
+    except (OSError, StopIteration):
+        return "unknown"
+    names = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16",
+             "amx_bf16": "AMX-BF16"}
+    return ", ".join(label for flag, label in names.items() if flag in flags) or "no AVX2"

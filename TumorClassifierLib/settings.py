@@ -17,6 +17,10 @@ AUGMENTATIONS = ("paper", "extended")  # training/data.py, augmentation_transfor
 SKULL_STRIPPED_CHOICES = ("auto", "yes", "no")
 PHANTOM_GENERATORS = (1, 2)  # phantoms/cohort.py
 PHANTOM_FAMILIES = ("lumpy", "cluster")  # generator 2's lesion drawing families
+# The drawing families of heads drawn at training time (synthesis/shapes.py): generator 2's two
+# and two structurally different ones; a synthetic training run holds one out.
+SYNTHETIC_FAMILIES = ("lumpy", "cluster", "field", "sdf")
+SYNTHETIC_FLIPS = ("left-right", "paper")  # synthesis/dataset.py
 NOT_A_FLAG = {"flag": False}
 
 
@@ -121,3 +125,32 @@ class TrainingConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not "
                                  f"{getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """`train --synthetic`: heads drawn at training time (synthesis/) instead of a manifest.
+    The optimiser, batch, precision, seed and time limit come from TrainingConfig; an
+    evaluation every `evaluate_every` samples plays the part of an epoch (learning-rate
+    plateau, early stopping, checkpoints)."""
+    held_out_family: str = field(default="cluster", metadata=choices(SYNTHETIC_FAMILIES))
+    # (never drawn for training; the best checkpoint is chosen on it)
+    max_samples: int = 0  # stop after this many training heads in all (0: no limit)
+    evaluate_every: int = 1024  # training heads between evaluations and checkpoints
+    validation_per_class: int = 20  # heads a class in each validation set
+    # "left-right": flip the left-right axis only (anatomy stays plausible; classes are
+    # defined by location); "paper": every axis, as the paper
+    flips: str = field(default="left-right", metadata=choices(SYNTHETIC_FLIPS))
+
+    def __post_init__(self) -> None:
+        if self.held_out_family not in SYNTHETIC_FAMILIES:
+            raise ValueError(f"held_out_family must be one of {', '.join(SYNTHETIC_FAMILIES)}, "
+                             f"not {self.held_out_family!r}")
+        if self.flips not in SYNTHETIC_FLIPS:
+            raise ValueError(f"flips must be one of {', '.join(SYNTHETIC_FLIPS)}, not "
+                             f"{self.flips!r}")
+        for name in ("evaluate_every", "validation_per_class"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if int(self.max_samples) < 0:
+            raise ValueError(f"max_samples must be >= 0, not {self.max_samples}")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from TumorClassifierLib.device import cpu_name, cpu_vector_extensions  # noqa: F401 (re-exported)
+
 HERE = Path(__file__).resolve().parent
 BRATS_SIZE = (240, 240, 155)  # the BraTS/SRI24 grid: a typical 1 mm research scan
 
@@ -144,7 +146,7 @@ def run_worker(script: str, *args: str) -> dict:
 def machine_description(device: str) -> dict:
     import torch
     info = {"python": platform.python_version(), "torch": torch.__version__,
-            "cpu": _cpu_name(), "cpu_threads": torch.get_num_threads(), "device": device}
+            "cpu": cpu_name(), "cpu_threads": torch.get_num_threads(), "device": device}
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name()
     # Kernels restricted below what the CPU has (to measure an AVX2-only machine's code paths
@@ -154,25 +156,3 @@ def machine_description(device: str) -> dict:
     if restricted:
         info["kernels_restricted"] = restricted
     return info
-
-
-def cpu_vector_extensions() -> str:
-    """The vector extensions that decide CPU speed here, e.g. 'AVX2' or 'AVX-512, AVX512-BF16'."""
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("flags")).split(":", 1)[1].split()
-    except (OSError, StopIteration):
-        return "unknown"
-    names = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16",
-             "amx_bf16": "AMX-BF16"}
-    return ", ".join(label for flag, label in names.items() if flag in flags) or "no AVX2"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

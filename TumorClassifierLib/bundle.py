@@ -40,6 +40,18 @@ class InferenceConfig:
     # The heatmap: HiResCAM at level 2, a 32^3 grid at 128^3 input (docs/decisions.md).
     heatmap_method: str = "hirescam"  # or "gradcam" (gradcam.METHODS)
     heatmap_level: int = 2  # encoder level whose output is explained (0: full resolution)
+    # Temperature scaling (Guo et al. 2017): probabilities are softmax(logits / temperature),
+    # fitted on validation heads after training (training/calibration.py); 1: none.
+    temperature: float = 1.0
+    # The spatial axes (0: K, 1: J, 2: I = left-right) the network was trained flipped along:
+    # test-time augmentation averages over every combination of these.
+    tta_flip_axes: tuple[int, ...] = (0, 1, 2)
+    # What the network's pooled features looked like on validation heads (mean and spread per
+    # feature) and the distance that 99% of them stayed under: a scan further away gets a
+    # warning that it is unlike the training data. Empty: no such check.
+    feature_mean: tuple[float, ...] = ()
+    feature_spread: tuple[float, ...] = ()
+    feature_distance_limit: float = 0.0
 
     def __post_init__(self) -> None:
         from .gradcam import METHODS
@@ -49,6 +61,12 @@ class InferenceConfig:
         if not isinstance(self.heatmap_level, int) or self.heatmap_level < 0:
             raise ValueError(f"heatmap_level must be a whole number >= 0, not "
                              f"{self.heatmap_level!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, not {self.temperature!r}")
+        if any(axis not in (0, 1, 2) for axis in self.tta_flip_axes):
+            raise ValueError(f"tta_flip_axes must be among 0, 1, 2, not {self.tta_flip_axes!r}")
+        if len(self.feature_mean) != len(self.feature_spread):
+            raise ValueError("feature_mean and feature_spread must have the same length")
 
 
 @dataclass(frozen=True)

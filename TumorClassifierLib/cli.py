@@ -9,6 +9,7 @@
     tumorclassifier train --manifest CSV --out MODEL_DIR [--fold K] [--resume] ...
     tumorclassifier train --synthetic --out MODEL_DIR [--held-out-family F] [--resume] ...
     tumorclassifier evaluate --model B --manifest CSV --out REPORT_DIR
+    tumorclassifier evaluate --model B --synthetic [--families F ...] --out REPORT_DIR
 
 Each sub-command names its handler (`set_defaults(handler=...)`) and imports what it needs
 inside it: the parser itself imports neither torch nor SimpleITK, so `--help` answers at once.
@@ -33,6 +34,7 @@ from .settings import (
     PHANTOM_FAMILIES,
     PHANTOM_GENERATORS,
     PRECISIONS,
+    SYNTHETIC_FAMILIES,
     NetworkConfig,
     PreprocessingConfig,
     SyntheticConfig,
@@ -137,8 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="the paper's metrics and figures on a "
                                    "labelled manifest")
     evaluate.add_argument("--model", type=Path, help="bundle (default: the bundled model)")
-    evaluate.add_argument("--manifest", type=Path, required=True)
+    cases = evaluate.add_mutually_exclusive_group(required=True)
+    cases.add_argument("--manifest", type=Path, help="labelled scans")
+    cases.add_argument("--synthetic", action="store_true", help="fresh heads drawn at "
+                       "training time (no registration: the network, heatmap and calibration)")
     evaluate.add_argument("--out", type=Path, required=True)
+    synthetic = evaluate.add_argument_group("with --synthetic")
+    synthetic.add_argument("--families", nargs="+", choices=SYNTHETIC_FAMILIES,
+                           help="drawing families (default: the one the model held out, "
+                           "else all)")
+    synthetic.add_argument("--per-class", type=int, default=30)
+    synthetic.add_argument("--seed", type=int, default=1001, help="pick one no training "
+                           "run used, so the heads are fresh (default: 1001)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--precision", default="auto", choices=PRECISIONS)
     evaluate.add_argument("--prefetch", type=_non_negative_int, default=1, metavar="N",
@@ -341,14 +353,31 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .evaluation.evaluator import evaluate
     from .inference import Classifier
+    classifier = Classifier.from_bundle(args.model, args.device, args.precision)
+    if args.synthetic:
+        return _evaluate_synthetic(classifier, args)
+    from .evaluation.evaluator import evaluate
     from .manifest import read_manifest
     cases = read_manifest(args.manifest)
-    classifier = Classifier.from_bundle(args.model, args.device, args.precision)
     metrics = evaluate(classifier, cases, args.out, prefetch=args.prefetch, debug=args.debug)
     print(f"accuracy {metrics['accuracy']:.4f} on {metrics['cases']} case(s); "
           f"report: {args.out / 'report.html'}")
+    return EXIT_OK
+
+
+def _evaluate_synthetic(classifier, args) -> int:
+    from .evaluation.synthetic import evaluate_synthetic
+    if args.per_class < 1:
+        raise InputError(f"--per-class must be at least 1, not {args.per_class}")
+    held_out = classifier.metadata.training.get("synthetic", {}).get("held_out_family")
+    families = tuple(args.families or ([held_out] if held_out else SYNTHETIC_FAMILIES))
+    metrics = evaluate_synthetic(classifier, args.out, families, args.per_class, args.seed)
+    calibration = metrics["calibration"]
+    print(f"accuracy {metrics['accuracy']:.4f} on {metrics['cases']} synthetic head(s) of "
+          f"{', '.join(families)}; expected calibration error "
+          f"{calibration['expected_calibration_error']:.3f}; report: "
+          f"{args.out / 'report.html'}")
     return EXIT_OK
 
 

@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import time
 import warnings as python_warnings
+from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
@@ -56,8 +58,9 @@ class Classifier:
         progress: optional callable(stage, fraction) called as each stage starts.
         cancel: optional threading.Event; when set, the run stops with `Cancelled` at the next
         stage boundary.
-        tta: test-time augmentation - average the probabilities over the 8 combinations of the
-        paper's training flips (8x the network time; the heatmap is the unflipped pass's).
+        tta: test-time augmentation - average the probabilities over every combination of the
+        flips the model was trained with (the bundle's `inference.tta_flip_axes`: 8 passes for
+        the paper's three axes, 2 for left-right only; the heatmap is the unflipped pass's).
         """
         def stage(name: str, fraction: float) -> None:
             if cancel is not None and cancel.is_set():
@@ -87,20 +90,21 @@ class Classifier:
         timings = dict(prepared_input.timings)
         warnings = list(prepared.warnings)
         codes = self.metadata.class_codes
-        cam_index = None if cam_class is None else codes.index(canonical_code(cam_class, codes))
+        cam_index = self._cam_index(cam_class)
         target = resolve_device(device) if device is not None else self.device
 
         stage("classifying and computing the heatmap", 0.6)
         try:
-            probabilities, cam, dtype, network_timings, method = self._forward(
-                prepared.tensor, cam_index, target, tta)
+            network_pass = self._forward(prepared.tensor, cam_index, target, tta)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             warnings.append(f"Out of GPU memory on {target}; ran on the CPU instead")
             target = torch.device("cpu")
-            probabilities, cam, dtype, network_timings, method = self._forward(
-                prepared.tensor, cam_index, target, tta)
-        timings.update(network_timings)
+            network_pass = self._forward(prepared.tensor, cam_index, target, tta)
+        probabilities, cam, dtype = network_pass.probabilities, network_pass.cam, \
+            network_pass.dtype
+        timings.update(network_pass.timings)
+        warnings.extend(self.unfamiliarity_warnings(network_pass.feature_distance))
 
         stage("mapping the heatmap back", 0.9)
         start = time.perf_counter()
@@ -121,8 +125,8 @@ class Classifier:
             cam_class=codes[cam_index] if cam_index is not None else predicted,
             heatmap=heatmap, registration=prepared.registration.summary(), timings=timings,
             device=str(target), precision=str(dtype).replace("torch.", ""),
-            warnings=tuple(warnings), augmentations=len(FLIPS) if tta else 1,
-            heatmap_method=method,
+            warnings=tuple(warnings), augmentations=network_pass.augmentations,
+            heatmap_method=network_pass.method,
             model={"name": self.metadata.name, "weights_sha256": self.metadata.weights_sha256},
             software=dict(software_versions()))
 
@@ -135,7 +139,30 @@ class Classifier:
             self._networks[key] = network.eval()
         return self._networks[key]
 
-    def _forward(self, tensor: np.ndarray, cam_index, device: torch.device, tta: bool):
+    def explain(self, tensor: np.ndarray, cam_class=None, tta: bool = False,
+                device: str | None = None) -> NetworkPass:
+        """The network and the heatmap for a network input (1, K, J, I) that is already on the
+        model's grid (a synthetic head, or `prepare(...).scan.tensor`)."""
+        target = resolve_device(device) if device is not None else self.device
+        return self._forward(np.asarray(tensor, np.float32), self._cam_index(cam_class), target,
+                             tta)
+
+    def _cam_index(self, cam_class) -> int | None:
+        codes = self.metadata.class_codes
+        return None if cam_class is None else codes.index(canonical_code(cam_class, codes))
+
+    def unfamiliarity_warnings(self, distance: float | None) -> list[str]:
+        """A plain warning when the scan's pooled features lie further from the validation
+        heads' than 99% of those heads did."""
+        limit = self.metadata.inference.feature_distance_limit
+        if distance is None or not limit or distance <= limit:
+            return []
+        return [f"Unlike the scans this model was trained on (feature distance {distance:.1f}; "
+                f"99% of its validation scans were under {limit:.1f}): the result is less "
+                "reliable than usual"]
+
+    def _forward(self, tensor: np.ndarray, cam_index, device: torch.device,
+                 tta: bool) -> NetworkPass:
         """Class probabilities (averaged over the flips when `tta`) and the Grad-CAM map of the
         unflipped input for `cam_index`, or for the most probable class."""
         network = self._network_on(device)
@@ -143,35 +170,78 @@ class Classifier:
         batch = torch.from_numpy(tensor).unsqueeze(0).to(device)
         settings = self.metadata.inference
         layer = network.level(settings.heatmap_level)
+        flips = flip_combinations(settings.tta_flip_axes) if tta else ((),)
         flipped = []  # probabilities of the flipped passes
         timings = {}
-        with python_warnings.catch_warnings():
-            python_warnings.simplefilter("ignore", UserWarning)  # autocast chatter
-            with autocast(device, dtype), \
-                    GradCAM(network, layer, settings.heatmap_method) as explainer:
-                if tta:
-                    start = time.perf_counter()
-                    with torch.no_grad():
-                        for axes in FLIPS[1:]:
-                            flipped.append(_softmax(network(torch.flip(batch, axes))))
-                    timings["tta"] = time.perf_counter() - start
-                average = {}
+        pooled = {}  # the last pass's pooled features: the unflipped one, which runs last
+        hook = network.pool.register_forward_hook(
+            lambda module, inputs, output: pooled.update(features=output.detach()))
+        try:
+            with python_warnings.catch_warnings():
+                python_warnings.simplefilter("ignore", UserWarning)  # autocast chatter
+                with autocast(device, dtype), \
+                        GradCAM(network, layer, settings.heatmap_method) as explainer:
+                    if tta:
+                        start = time.perf_counter()
+                        with torch.no_grad():
+                            for axes in flips[1:]:
+                                flipped.append(self._softmax(network(torch.flip(batch, axes))))
+                        timings["tta"] = time.perf_counter() - start
+                    average = {}
 
-                def choose(logits):  # after the unflipped pass, before its backward pass
-                    average["p"] = torch.stack([_softmax(logits)] + flipped).mean(0)
-                    return cam_index if cam_index is not None else int(average["p"].argmax())
-                _, cam = explainer(batch, class_index=choose)
-                timings.update(explainer.timings)
+                    def choose(logits):  # after the unflipped pass, before its backward pass
+                        average["p"] = torch.stack([self._softmax(logits)] + flipped).mean(0)
+                        return cam_index if cam_index is not None else int(average["p"].argmax())
+
+                    _, cam = explainer(batch, class_index=choose)
+                    timings.update(explainer.timings)
+        finally:
+            hook.remove()
         grid = "x".join(str(n) for n in explainer.activation_shape[::-1])
         method = (f"{settings.heatmap_method} at encoder level "
                   f"{list(network.levels).index(layer)} ({grid} grid)")
-        return average["p"].numpy(), cam[0].cpu().numpy(), dtype, timings, method
+        return NetworkPass(average["p"].numpy(), cam[0].cpu().numpy(), dtype, timings, method,
+                           len(flips), self._feature_distance(pooled.get("features")))
+
+    def _softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        scaled = logits[0].detach().double().cpu() / self.metadata.inference.temperature
+        return torch.softmax(scaled, dim=0)
+
+    def _feature_distance(self, features: torch.Tensor | None) -> float | None:
+        settings = self.metadata.inference
+        if features is None or not settings.feature_mean:
+            return None
+        return feature_distance(features.flatten().float().cpu().numpy(),
+                                np.asarray(settings.feature_mean),
+                                np.asarray(settings.feature_spread))
+
+
+def feature_distance(features: np.ndarray, mean: np.ndarray, spread: np.ndarray) -> float:
+    """Root mean square of the features' standardised differences from the reference (a
+    diagonal Mahalanobis distance per feature)."""
+    return float(np.sqrt(np.mean(((features - mean) / np.maximum(spread, 1e-6)) ** 2)))
+
+
+@dataclass(frozen=True)
+class NetworkPass:
+    probabilities: np.ndarray  # (classes,), averaged over the flips when augmented
+    cam: np.ndarray  # (K, J, I) on the network grid, for the explained class
+    dtype: torch.dtype
+    timings: dict
+    method: str  # which heatmap, at which level and grid
+    augmentations: int  # network passes averaged
+    feature_distance: float | None  # from the bundle's reference; None without one
+
+
+def flip_combinations(spatial_axes) -> tuple[tuple[int, ...], ...]:
+    """Every combination of flips of the given spatial axes (0: K, 1: J, 2: I) as axes of a
+    (B, C, K, J, I) batch, the unflipped input first."""
+    axes = [int(a) + 2 for a in sorted(set(spatial_axes))]
+    return tuple(combination for size in range(len(axes) + 1)
+                 for combination in itertools.combinations(axes, size))
 
 
 HEATMAP_LEVELS = 1024
-# Test-time augmentation: every combination of flips of the three spatial axes of a (B, C, D,
-# H, W) batch - the paper's training augmentation. The unflipped input comes first.
-FLIPS = ((), (2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4))
 
 
 HEATMAP_MARGIN_MM = 10.0
@@ -183,13 +253,14 @@ def near_brain(prepared: PreparedScan, margin_mm: float = HEATMAP_MARGIN_MM) -> 
     128^3) stretched to the box's edges had its peak outside the head; the margin keeps the
     extra-axial tumours' edge of the brain (35-79% of a phantom pituitary adenoma, 65-79% of
     an acoustic neuroma lie inside the atlas brain mask)."""
-    radius = max(1, int(round(margin_mm / min(prepared.grid.GetSpacing()))))
-    mask = sitk.GetImageFromArray(prepared.brain_mask.astype(np.uint8))
-    return sitk.GetArrayFromImage(sitk.BinaryDilate(mask, [radius] * 3, sitk.sitkBall)) > 0
+    return grown_mask(prepared.brain_mask, prepared.grid.GetSpacing(), margin_mm)
 
 
-def _softmax(logits: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(logits[0].detach().double().cpu(), dim=0)
+def grown_mask(mask: np.ndarray, spacing_xyz, margin_mm: float) -> np.ndarray:
+    """A (K, J, I) mask dilated by about `margin_mm` (a ball of whole voxels)."""
+    radius = max(1, int(round(margin_mm / min(spacing_xyz))))
+    image = sitk.GetImageFromArray(np.asarray(mask).astype(np.uint8))
+    return sitk.GetArrayFromImage(sitk.BinaryDilate(image, [radius] * 3, sitk.sitkBall)) > 0
 
 
 

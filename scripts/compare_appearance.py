@@ -37,23 +37,46 @@ BINS = np.linspace(-4, 8, 97)
 
 def statistics(image: sitk.Image, lesion: sitk.Image | None, atlas, config) -> dict:
     prepared = preprocess(image, config, atlas=atlas, allow_poor_registration=True)
-    tensor, brain = prepared.tensor[0], prepared.brain_mask
+    inside = None
+    if lesion is not None:
+        on_grid = sitk.Resample(sitk.Cast(lesion > 0, sitk.sitkUInt8), prepared.grid,
+                                prepared.registration.transform, sitk.sitkNearestNeighbor, 0)
+        inside = sitk.GetArrayFromImage(on_grid).astype(bool)
+    result = tensor_statistics(prepared.tensor[0], prepared.brain_mask, inside)
+    result["registration_correlation"] = prepared.registration.correlation
+    return result
+
+
+def tensor_statistics(tensor: np.ndarray, brain: np.ndarray,
+                      lesion: np.ndarray | None) -> dict:
+    """The statistics of one network input (K, J, I), its brain mask and lesion mask."""
     inner = sitk.GetArrayFromImage(sitk.BinaryErode(
         sitk.GetImageFromArray(brain.astype(np.uint8)), [2, 2, 2])).astype(bool)
     smooth = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(
         sitk.GetImageFromArray(tensor), 1.0))
     residual = (tensor - smooth)[inner]
     result = {"histogram": np.histogram(tensor[brain], BINS, density=True)[0].tolist(),
-              "noise": float(1.4826 * np.median(np.abs(residual - np.median(residual)))),
-              "registration_correlation": prepared.registration.correlation}
+              "noise": float(1.4826 * np.median(np.abs(residual - np.median(residual))))}
     if lesion is not None:
-        on_grid = sitk.Resample(sitk.Cast(lesion > 0, sitk.sitkUInt8), prepared.grid,
-                                prepared.registration.transform, sitk.sitkNearestNeighbor, 0)
-        inside = sitk.GetArrayFromImage(on_grid).astype(bool) & brain
+        inside = lesion & brain
         if inside.sum() >= 20:
             result["lesion_mean_z"] = float(tensor[inside].mean())
             result["lesion_p90_z"] = float(np.percentile(tensor[inside], 90))
     return result
+
+
+def synthetic_cases(per_class: int, seed: int):
+    """Heads drawn at training time (synthesis/) on the product's 128^3 grid, the four
+    drawing families in turn: (name, statistics)."""
+    from TumorClassifierLib.classes import CLASS_CODES
+    from TumorClassifierLib.synthesis.dataset import TEST, SyntheticHeads
+    from TumorClassifierLib.synthesis.shapes import FAMILIES
+    heads = SyntheticHeads(seed, TEST, FAMILIES, per_class * len(CLASS_CODES), (128, 128, 128))
+    for index in range(len(heads)):
+        head = heads[index]
+        tensor = head["image"][0].numpy()
+        yield f"synthetic_{index:03d}", tensor_statistics(tensor, tensor != 0,
+                                                           head["lesion"].numpy())
 
 
 def real_cases():
@@ -82,7 +105,7 @@ def collect(cases, atlas, config) -> dict:
     return results
 
 
-COLOURS = ("tab:orange", "tab:green", "tab:red", "tab:purple")
+COLOURS = ("tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
 def figure(groups: dict, path: Path) -> None:
@@ -145,25 +168,42 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "appearance")
     parser.add_argument("--generator", type=int, nargs="+", default=[1, 2],
                         help="phantom generators to compare (phantoms/cohort.py)")
+    parser.add_argument("--synthetic", action="store_true", help="also heads drawn at "
+                        "training time (synthesis/), --per-class of each class")
+    parser.add_argument("--reuse", action="store_true", help="keep the groups already in "
+                        "OUT/appearance.json (phantoms, real scans) and add only the "
+                        "synthetic heads")
     args = parser.parse_args()
-    atlas, config = load_atlas(), PreprocessingConfig()
-    print("real scans")
-    real = collect(real_cases(), atlas, config)
-    if not real:
-        raise SystemExit("no real scans were found; nothing to compare against")
-    groups = {}
-    for generator in args.generator:
-        with tempfile.TemporaryDirectory() as folder:
-            print(f"phantoms of generator {generator} ({args.per_class} per class, seed "
-                  f"{args.seed})")
-            groups[f"phantoms, generator {generator}"] = collect(
-                phantom_cases(args.per_class, args.seed, Path(folder), generator), atlas, config)
+    if args.reuse:
+        stored = json.loads((args.out / "appearance.json").read_text("utf-8"))["groups"]
+        groups = {k: v for k, v in stored.items() if k not in ("real scans", SYNTHETIC)}
+        real = stored["real scans"]
+    else:
+        atlas, config = load_atlas(), PreprocessingConfig()
+        print("real scans")
+        real = collect(real_cases(), atlas, config)
+        if not real:
+            raise SystemExit("no real scans were found; nothing to compare against")
+        groups = {}
+        for generator in args.generator:
+            with tempfile.TemporaryDirectory() as folder:
+                print(f"phantoms of generator {generator} ({args.per_class} per class, seed "
+                      f"{args.seed})")
+                groups[f"phantoms, generator {generator}"] = collect(
+                    phantom_cases(args.per_class, args.seed, Path(folder), generator), atlas,
+                    config)
+    if args.synthetic:
+        print(f"{SYNTHETIC} ({args.per_class} per class, seed {args.seed})")
+        groups[SYNTHETIC] = dict(synthetic_cases(args.per_class, args.seed))
     groups["real scans"] = real
     add_histogram_overlap(groups)
     figure(groups, args.out / "appearance.png")
     (args.out / "appearance.json").write_text(json.dumps(
         {"groups": groups, "bins": BINS.tolist()}, indent=1), "utf-8")
     print("\n".join(summary_rows(groups)))
+
+
+SYNTHETIC = "synthetic heads (training time)"
 
 
 if __name__ == "__main__":

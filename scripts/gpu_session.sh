@@ -1,7 +1,8 @@
 #!/bin/bash
 # One GPU session, start to finish: train the paper's network at 128^3 on a fresh phantom cohort
-# (starting from the 64^3 default's weights), then run the benchmarks on the GPU with the model
-# it trained. Written for a lent machine that keeps nothing and has a fixed time budget, so every
+# (starting from the 64^3 default's weights), or with DATA=synthetic on heads drawn at training
+# time (synthesis/; one drawing family held out, HELD_OUT), then run the benchmarks on the GPU
+# with the model it trained. Written for a lent machine that keeps nothing and has a fixed time budget, so every
 # stage has a deadline (seconds since the script started) and the results are packed into OUT
 # however far it got. This is the run that made the 128^3 default; see docs/training_default.
 #
@@ -19,6 +20,9 @@ GENERATOR=${GENERATOR:-1}           # phantom generator (1: as the default was t
 FAMILY=${FAMILY:-}                  # generator 2: one lesion family only (held-out validation)
 AUGMENTATION=${AUGMENTATION:-paper} # or extended (training/data.py, augmentation_transforms)
 INPUT=${INPUT:-128}
+DATA=${DATA:-phantoms}              # phantoms (a cohort on disk) or synthetic (drawn in training)
+HELD_OUT=${HELD_OUT:-cluster}       # DATA=synthetic: the drawing family never trained on
+EVALUATE_EVERY=${EVALUATE_EVERY:-2048}
 WORKERS=${WORKERS:-$(nproc)}
 TRAIN_END=${TRAIN_END:-400}         # training stops by then (plus one epoch); <= 540 in a 600 s call
 BENCH_END=${BENCH_END:-560}         # benchmarks are cut off then (0: no benchmarks)
@@ -34,6 +38,7 @@ pack() {  # small files in one archive; the weights in parts under 16 MB each
     local files=()
     for f in "$WORK"/session.log "$WORK"/*.txt "$WORK"/model/metadata.json \
              "$WORK"/model/training/history.csv "$WORK"/model/training/history.png \
+             "$WORK"/model/training/progress.jsonl \
              "$WORK"/bench.json; do
         [ -f "$f" ] && files+=("$f")
     done
@@ -95,22 +100,33 @@ print("classify ok:", result.predicted_class, f"{time.perf_counter() - start:.2f
 PY
 [ "${PIPESTATUS[0]}" = 0 ] || exit 4
 
-log "phantoms: $PER_CLASS a class, seed $SEED, generator $GENERATOR ${FAMILY:+family $FAMILY }$WORKERS processes"
-python3 -m TumorClassifierLib.cli phantoms --out "$WORK/phantoms" --per-class "$PER_CLASS" \
-    --seed "$SEED" --workers "$WORKERS" --generator "$GENERATOR" ${FAMILY:+--family "$FAMILY"} \
-    >"$WORK/phantoms.txt" 2>&1 || { tail -5 "$WORK/phantoms.txt"; exit 5; }
-
 HOURS=$(python3 -c "print(max(0.001, ($TRAIN_END - $SECONDS) / 3600))")
-log "train at ${INPUT}^3 for at most $HOURS h (preprocessing included)"
-timeout $((TRAIN_END + 90 - SECONDS)) python3 -m TumorClassifierLib.cli train \
-    --manifest "$WORK/phantoms/manifest.csv" --out "$WORK/model" --init-from "$WORK/init" \
-    --input-shape "$INPUT" "$INPUT" "$INPUT" --fold 0 --folds 8 --seed 0 --device "$DEVICE" \
-    --cache "$WORK/cache" --loader-workers "$WORKERS" --max-hours "$HOURS" --name "$NAME" \
-    --augmentation "$AUGMENTATION" \
-    --description "Phantom-trained at ${INPUT}^3 on a GPU; not for clinical use" \
-    >"$WORK/train.txt" 2>&1
+if [ "$DATA" = synthetic ]; then
+    log "train at ${INPUT}^3 on synthetic heads (held out: $HELD_OUT) for at most $HOURS h"
+    timeout $((TRAIN_END + 90 - SECONDS)) python3 -m TumorClassifierLib.cli train --synthetic \
+        --out "$WORK/model" --init-from "$WORK/init" --held-out-family "$HELD_OUT" \
+        --input-shape "$INPUT" "$INPUT" "$INPUT" --batch-size 8 --seed "$SEED" \
+        --device "$DEVICE" --loader-workers "$WORKERS" --evaluate-every "$EVALUATE_EVERY" \
+        --max-hours "$HOURS" --name "tumorclassifier-synthetic-${INPUT}" \
+        --description "Trained at ${INPUT}^3 on synthetic heads on a GPU; not for clinical use" \
+        >"$WORK/train.txt" 2>&1
+else
+    log "phantoms: $PER_CLASS a class, seed $SEED, generator $GENERATOR ${FAMILY:+family $FAMILY }$WORKERS processes"
+    python3 -m TumorClassifierLib.cli phantoms --out "$WORK/phantoms" --per-class "$PER_CLASS" \
+        --seed "$SEED" --workers "$WORKERS" --generator "$GENERATOR" ${FAMILY:+--family "$FAMILY"} \
+        >"$WORK/phantoms.txt" 2>&1 || { tail -5 "$WORK/phantoms.txt"; exit 5; }
+    HOURS=$(python3 -c "print(max(0.001, ($TRAIN_END - $SECONDS) / 3600))")
+    log "train at ${INPUT}^3 for at most $HOURS h (preprocessing included)"
+    timeout $((TRAIN_END + 90 - SECONDS)) python3 -m TumorClassifierLib.cli train \
+        --manifest "$WORK/phantoms/manifest.csv" --out "$WORK/model" --init-from "$WORK/init" \
+        --input-shape "$INPUT" "$INPUT" "$INPUT" --fold 0 --folds 8 --seed 0 --device "$DEVICE" \
+        --cache "$WORK/cache" --loader-workers "$WORKERS" --max-hours "$HOURS" --name "$NAME" \
+        --augmentation "$AUGMENTATION" \
+        --description "Phantom-trained at ${INPUT}^3 on a GPU; not for clinical use" \
+        >"$WORK/train.txt" 2>&1
+fi
 log "train exit $?"
-grep -a "^epoch\|warning\|rror" "$WORK/train.txt" | tail -60
+grep -a "^epoch\|heads:\|warning\|rror" "$WORK/train.txt" | tail -60
 
 MODEL=$WORK/model
 [ -f "$MODEL/metadata.json" ] || MODEL=$WORK/init

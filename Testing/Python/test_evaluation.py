@@ -115,3 +115,37 @@ def test_evaluation_is_the_batch_engine_with_label_and_lesion_columns(phantom_co
     assert header.split(",")[-5:] == ["label", "correct", "cam_in_lesion", "cam_peak_in_lesion",
                                       "cam_peak_distance_mm"]
     assert (tmp_path / "report" / "cases" / f"{cases[1].name}_heatmap.nii.gz").is_file()
+
+
+def test_calibration_metrics_by_hand():
+    from TumorClassifierLib.evaluation.metrics import calibration_metrics
+    # Confidences 0.8 (right), 0.5 (wrong), 0.7 (right), 0.8 (right), 0.7 (right), 0.5 (wrong)
+    m = calibration_metrics(LABELS, PROBABILITIES, bins=10)
+    filled = {round(b["lower"], 1): b for b in m["bins"] if b["cases"]}
+    assert sorted(filled) == [0.4, 0.6, 0.7]
+    assert filled[0.4]["accuracy"] == 0 and filled[0.4]["confidence"] == pytest.approx(0.5)
+    assert filled[0.7]["accuracy"] == 1 and filled[0.7]["confidence"] == pytest.approx(0.8)
+    # |0 - 0.5| * 2/6 + |1 - 0.7| * 2/6 + |1 - 0.8| * 2/6
+    assert m["expected_calibration_error"] == pytest.approx((0.5 + 0.3 + 0.2) * 2 / 6)
+    assert m["wrong_at_0.9_or_above"] == 0 and m["highest_wrong_confidence"] == 0.5
+
+
+def test_evaluate_synthetic_heads_reports_accuracy_heatmap_and_calibration(tmp_path):
+    from TumorClassifierLib.bundle import ModelMetadata, save_bundle
+    from TumorClassifierLib.evaluation.synthetic import evaluate_synthetic
+    from TumorClassifierLib.network import NetworkConfig, TumorClassifierNet
+    from TumorClassifierLib.settings import PreprocessingConfig
+    config = NetworkConfig(base_filters=2, depth=3)
+    metadata = ModelMetadata(name="tiny-32", network=config,
+                             preprocessing=PreprocessingConfig(input_shape=(32, 32, 32)))
+    bundle = save_bundle(TumorClassifierNet(config), metadata, tmp_path / "model")
+    classifier = Classifier.from_bundle(bundle, device="cpu", precision="float32")
+    metrics = evaluate_synthetic(classifier, tmp_path / "report", ("sdf",), 1, seed=5,
+                                 progress=False)
+    assert metrics["cases"] == 7 and metrics["data"]["synthetic_families"] == ["sdf"]
+    # Every tumour whose lesion survives the 7.5 mm grid (a 3 mm schwannoma may not)
+    assert 4 <= metrics["grad_cam"]["all_tumours"]["cases"] <= 6
+    assert 0 <= metrics["calibration"]["expected_calibration_error"] <= 1
+    for name in ("report.html", "metrics.json", "cases.csv", "reliability_diagram.png"):
+        assert (tmp_path / "report" / name).is_file()
+    assert "expected calibration error" in (tmp_path / "report" / "report.html").read_text()

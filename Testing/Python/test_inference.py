@@ -148,7 +148,7 @@ def test_quantised_heatmap_is_the_exact_one_within_half_a_step():
 
 @pytest.mark.slow
 def test_test_time_augmentation_averages_the_eight_flipped_passes(classifier, scan):
-    from TumorClassifierLib.inference import FLIPS
+    from TumorClassifierLib.inference import flip_combinations
     plain = classifier.classify(scan, cam_class="METS")
     augmented = classifier.classify(scan, cam_class="METS", tta=True)
     assert (plain.augmentations, augmented.augmentations) == (1, 8)
@@ -159,7 +159,7 @@ def test_test_time_augmentation_averages_the_eight_flipped_passes(classifier, sc
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16,
                                          enabled=augmented.precision == "bfloat16"):
         expected = torch.stack([torch.softmax(network(torch.flip(batch, axes))[0].double(), 0)
-                                for axes in FLIPS]).mean(0).numpy()
+                                for axes in flip_combinations((0, 1, 2))]).mean(0).numpy()
     # 1e-4: in the unflipped pass the explained level and those after it run in float32
     np.testing.assert_allclose(list(augmented.probabilities.values()), expected, atol=1e-4)
     assert abs(sum(augmented.probabilities.values()) - 1) < 1e-9
@@ -186,3 +186,47 @@ def test_heatmap_stays_near_the_brain(classifier, scan):
     allowed = prepared.to_input_geometry(shown.astype(np.float32)).array > 0
     assert result.heatmap.array[allowed].max() == 1
     assert not result.heatmap.array[~allowed].any()
+
+
+def test_flip_combinations_start_unflipped_and_cover_every_subset():
+    from TumorClassifierLib.inference import flip_combinations
+    assert flip_combinations((2,)) == ((), (4,))
+    assert flip_combinations((0, 1, 2)) == ((), (2,), (3,), (4,), (2, 3), (2, 4), (3, 4),
+                                            (2, 3, 4))
+
+
+def with_inference(classifier, **settings):
+    """The same network under other inference settings of its bundle."""
+    from TumorClassifierLib.bundle import ModelBundle
+    from TumorClassifierLib.inference import Classifier
+    metadata = dataclasses.replace(classifier.metadata, inference=dataclasses.replace(
+        classifier.metadata.inference, **settings))
+    return Classifier(ModelBundle(classifier.bundle.network, metadata), device="cpu")
+
+
+def test_temperature_softens_and_trained_flips_set_the_passes(classifier, scan):
+    tensor = classifier.prepare(scan).scan.tensor
+    plain = classifier.explain(tensor)
+    warm = with_inference(classifier, temperature=3.0).explain(tensor)
+    logits = np.log(plain.probabilities)  # up to a constant, which softmax ignores
+    expected = np.exp(logits / 3) / np.exp(logits / 3).sum()
+    np.testing.assert_allclose(warm.probabilities, expected, atol=2e-3)
+    assert warm.probabilities.max() < plain.probabilities.max()
+    left_right = with_inference(classifier, tta_flip_axes=(2,)).explain(tensor, tta=True)
+    assert left_right.augmentations == 2 and plain.augmentations == 1
+
+
+def test_a_scan_far_from_the_training_features_gets_a_warning(classifier, scan):
+    tensor = classifier.prepare(scan).scan.tensor
+    assert classifier.explain(tensor).feature_distance is None  # no reference in this bundle
+    features = 2 ** (classifier.metadata.network.depth - 1) * classifier.metadata.network \
+        .base_filters
+    near = with_inference(classifier, feature_mean=(0.0,) * features,
+                          feature_spread=(1e3,) * features, feature_distance_limit=1.0)
+    far = with_inference(classifier, feature_mean=(50.0,) * features,
+                         feature_spread=(1.0,) * features, feature_distance_limit=1.0)
+    assert near.explain(tensor).feature_distance < 1.0
+    assert not any("Unlike the scans" in w for w in near.classify(scan).warnings)
+    assert far.explain(tensor).feature_distance > 1.0
+    assert any("Unlike the scans this model was trained on" in w
+               for w in far.classify(scan).warnings)

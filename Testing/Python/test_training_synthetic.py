@@ -50,6 +50,9 @@ def test_a_run_logs_its_progress_and_a_resumed_run_ends_where_a_whole_one_does(t
     assert record["training_families"] == ["lumpy", "cluster", "field"]
     assert record["samples_seen"] == 16 and record["flip_axes"] == [2]
     assert a.metadata.preprocessing.input_shape == (32, 32, 32)
+    inference = a.metadata.inference  # calibrated on the validation heads
+    assert inference.tta_flip_axes == (2,) and inference.temperature > 0
+    assert len(inference.feature_mean) == 8 and inference.feature_distance_limit > 0
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):

@@ -21,7 +21,7 @@ from ..errors import ConstantImage, InputError
 from ..inference import ClassificationResult, Classifier
 from ..manifest import Case
 from ..volume import atomic_output, read_sitk_image
-from .metrics import attention_metrics, classification_metrics
+from .metrics import attention_metrics, calibration_metrics, classification_metrics
 
 EVALUATION_COLUMNS = ("label", "correct", "cam_in_lesion", "cam_peak_in_lesion",
                       "cam_peak_distance_mm")
@@ -49,6 +49,7 @@ def evaluate(classifier: Classifier, cases: list[Case], out: str | Path,
     metrics["failed_cases"] = [{"case": r["case"], "error": r["error"]} for r in rows
                                if r["status"] != "ok"]
     metrics["grad_cam"] = attention_metrics(ok, codes)
+    metrics["calibration"] = calibration_metrics(labels, probabilities)
     settings = classifier.metadata.inference
     metrics["model"] = {"name": classifier.metadata.name,
                         "weights_sha256": classifier.metadata.weights_sha256,
@@ -74,12 +75,17 @@ def heatmap_versus_lesion(result: ClassificationResult, lesion_path: Path) -> di
     heatmap = result.heatmap.to_sitk()
     lesion = sitk.Resample(read_sitk_image_allowing_empty(lesion_path), heatmap,
                            sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    inside = sitk.GetArrayViewFromImage(lesion) > 0
+    return heat_versus_lesion(result.heatmap.array, sitk.GetArrayFromImage(lesion) > 0,
+                              heatmap.GetSpacing())
+
+
+def heat_versus_lesion(heat: np.ndarray, inside: np.ndarray, spacing_xyz) -> dict:
+    """The same on arrays (K, J, I) of one grid with voxel size `spacing_xyz` (i, j, k)."""
     if not inside.any():
         return {}
-    heat = sitk.GetArrayViewFromImage(heatmap)
     peak = np.unravel_index(np.argmax(heat), heat.shape)
-    # A copy, not a view: a view of this temporary image would outlive it.
+    lesion = sitk.GetImageFromArray(inside.astype(np.uint8))
+    lesion.SetSpacing(tuple(float(s) for s in spacing_xyz))
     distance = sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(
         lesion, insideIsPositive=False, squaredDistance=False, useImageSpacing=True))
     return {"cam_in_lesion": round(float(heat[inside].sum() / max(heat.sum(), 1e-12)), 5),

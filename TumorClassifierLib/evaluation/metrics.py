@@ -77,6 +77,32 @@ def precision_recall_curve(scores: np.ndarray,
     return true_positives / max(truth.sum(), 1), true_positives / (ends + 1)
 
 
+def calibration_metrics(labels: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> dict:
+    """How far the top probability is from how often it is right: the expected calibration
+    error over `bins` equal-width confidence bins (Guo et al. 2017), each bin's accuracy and
+    mean confidence (the reliability diagram), and the confidently wrong answers."""
+    labels = np.asarray(labels, dtype=int)
+    probabilities = np.asarray(probabilities, dtype=float)
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    table, error = [], 0.0
+    for index in range(bins):
+        inside = which == index
+        count = int(inside.sum())
+        row = {"lower": float(edges[index]), "upper": float(edges[index + 1]), "cases": count,
+               "accuracy": float(correct[inside].mean()) if count else None,
+               "confidence": float(confidence[inside].mean()) if count else None}
+        if count:
+            error += count / len(labels) * abs(row["accuracy"] - row["confidence"])
+        table.append(row)
+    wrong = confidence[~correct]
+    return {"expected_calibration_error": float(error) if len(labels) else None,
+            "bins": table, "wrong_at_0.9_or_above": int((wrong >= 0.9).sum()),
+            "highest_wrong_confidence": float(wrong.max()) if wrong.size else None}
+
+
 NEAR_LESION_MM = 15.0  # half a cell of the paper's 8^3 Grad-CAM grid at 128^3 (~30 mm)
 
 

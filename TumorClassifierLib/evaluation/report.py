@@ -28,6 +28,7 @@ def write_report(metrics: dict, rows: list[dict], codes, names: dict, out: Path)
         "misclassified_probabilities.png": _misclassified(pyplot, rows, codes),
         "probability_dispersion.png": _dispersion(pyplot, rows, codes),
         "grad_cam_in_lesion.png": _attention(pyplot, metrics, codes),
+        "reliability_diagram.png": _reliability(pyplot, metrics),
     }
     written = {}
     for name, figure in figures.items():
@@ -146,6 +147,24 @@ def _attention(pyplot, metrics, codes):
     return figure
 
 
+def _reliability(pyplot, metrics):
+    calibration = metrics.get("calibration")
+    if not calibration:
+        return None
+    filled = [b for b in calibration["bins"] if b["cases"]]
+    figure, axis = pyplot.subplots(figsize=(5, 5))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+    axis.bar([(b["lower"] + b["upper"]) / 2 for b in filled], [b["accuracy"] for b in filled],
+             width=filled[0]["upper"] - filled[0]["lower"] if filled else 0.05,
+             edgecolor="black", alpha=0.7, label="accuracy in the bin")
+    axis.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], "o",
+              color="black", markersize=3, label="mean confidence in the bin")
+    axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="top probability", ylabel="accuracy",
+             title=f"Reliability (ECE {calibration['expected_calibration_error']:.3f})")
+    axis.legend(fontsize=8, loc="upper left")
+    return figure
+
+
 def _html(metrics: dict, names: dict, figures: dict) -> str:
     def cell(value):
         return "-" if value is None else (f"{value:.3f}" if isinstance(value, float)
@@ -182,7 +201,20 @@ td:nth-child(-n+2){{text-align:left}}img{{max-width:100%}}figure{{margin:1em 0}}
 {metrics['model']['weights_sha256'][:16]}...). Cases evaluated: {metrics['cases']}.
 <b>Accuracy: {cell(metrics['accuracy'])}</b></p>
 {attention_line}
+{_calibration_line(metrics)}
 <table><tr><th>class</th><th>name</th>{header}</tr>{body}</table>
 {'<h2>Failed cases</h2><ul>' + failed + '</ul>' if failed else ''}
 {images}
 </body></html>"""
+
+
+def _calibration_line(metrics: dict) -> str:
+    calibration = metrics.get("calibration")
+    if not calibration or calibration["expected_calibration_error"] is None:
+        return ""
+    highest = calibration["highest_wrong_confidence"]
+    return (f"<p>Calibration: expected calibration error "
+            f"{calibration['expected_calibration_error']:.3f}; wrong answers at 0.9 or above: "
+            f"{calibration['wrong_at_0.9_or_above']}"
+            + (f" (the most confident wrong answer: {highest:.2f})" if highest is not None
+               else "") + ".</p>")

@@ -5,7 +5,8 @@ validation set is fixed by its seeds.
 
 Streams: TRAINING (the families a run trains on, cycled), SELECTION (the held-out family; the
 best checkpoint is chosen on it), TRAINING_FAMILIES_CHECK (fresh heads of the training
-families; the learning-rate plateau watches it). Test sets for promotion use other run seeds.
+families; the learning-rate plateau watches it), TEST (`evaluate --synthetic`: a model's test
+heads; drawn with a seed that no training run used, they are fresh).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from torch.utils.data import Dataset
 from ..classes import CLASS_CODES
 from .heads import draw_head
 
-TRAINING, SELECTION, TRAINING_FAMILIES_CHECK = 0, 1, 2
+TRAINING, SELECTION, TRAINING_FAMILIES_CHECK, TEST = 0, 1, 2, 3
 # Array axes of a (1, K, J, I) head that each flip setting may flip: I is left-right.
 FLIP_AXES = {"left-right": (3,), "paper": (1, 2, 3)}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from ..bundle import ModelMetadata, save_bundle
+from ..bundle import InferenceConfig, ModelMetadata, save_bundle
 from ..classes import CLASS_CODES, DISPLAY_NAMES
 from ..configuration import to_dict
 from ..device import cpu_name, cpu_vector_extensions, resolve_device, resolve_precision
@@ -39,6 +39,7 @@ from ..synthesis.dataset import (
     SyntheticHeads,
     single_threaded_worker,
 )
+from .calibration import calibrated_inference
 from .checkpoint import load_best_weights, load_checkpoint, save_best_weights, save_checkpoint
 from .epoch import Optimisation, run_epoch
 from .preparation import initial_weights
@@ -112,6 +113,8 @@ def train_synthetic(out, config: TrainingConfig = TrainingConfig(),
     if state.best_epoch < 1:
         raise InputError(f"{out}: no evaluation was reached; nothing to write")
     load_best_weights(log_dir, network)
+    inference = calibrated_inference(InferenceConfig(), network, validation + check, target,
+                                     dtype, _flip_axes(synthetic))
     record = {"data": "synthetic heads drawn at training time (synthesis/)",
               "synthetic": to_dict(synthetic), "protocol": to_dict(config),
               "training_families": list(families), "flip_axes": _flip_axes(synthetic),
@@ -119,12 +122,16 @@ def train_synthetic(out, config: TrainingConfig = TrainingConfig(),
               "best_samples": state.best_epoch * synthetic.evaluate_every,
               "best_validation": {"heldout_family_accuracy": state.best_accuracy,
                                   "heldout_family_loss": state.best_loss},
+              "calibration": {"fitted_on": "both validation sets (held-out family and "
+                                            "training families)", "heads": 2 * len(CLASS_CODES)
+                              * synthetic.validation_per_class},
               "machine": machine, "history": state.history}
     if start_weights:
         record["initialised_from"] = start_weights
     metadata = ModelMetadata(name=name, description=description, preprocessing=preprocessing,
                              network=network_config, class_codes=tuple(CLASS_CODES),
-                             display_names=dict(DISPLAY_NAMES), training=record)
+                             display_names=dict(DISPLAY_NAMES), inference=inference,
+                             training=record)
     save_bundle(network.cpu(), metadata, out)
     return out
 

@@ -120,13 +120,20 @@ def software_versions() -> dict:
 
 
 def save_bundle(network: TumorClassifierNet, metadata: ModelMetadata, path: str | os.PathLike,
-                archive: bool | None = None) -> Path:
+                archive: bool | None = None, weights_dtype: torch.dtype | None = None) -> Path:
     """Write a bundle folder, or a .zip archive when `path` ends in .zip (or `archive`); each
-    file is written under a temporary name and renamed into place."""
+    file is written under a temporary name and renamed into place. `weights_dtype`: store the
+    floating-point weights in this type (torch.float16 halves the file; loading widens them
+    back to the network's float32)."""
     path = Path(path)
     archive = path.suffix.lower() == ".zip" if archive is None else archive
-    weights = save_safetensors({k: v.detach().cpu().contiguous()
-                                for k, v in network.state_dict().items()})
+
+    def stored(tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.detach().cpu()
+        if weights_dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(weights_dtype)
+        return tensor.contiguous()
+    weights = save_safetensors({k: stored(v) for k, v in network.state_dict().items()})
     metadata_dict = to_dict(metadata)
     metadata_dict.update(weights_sha256=hashlib.sha256(weights).hexdigest(),
                          atlas_sha256=metadata.atlas_sha256 or load_atlas().identity,

@@ -120,3 +120,19 @@ def test_weights_with_nan_are_refused_naming_the_tensor(tmp_path):
     path = save_bundle(network, metadata, tmp_path / "m")
     with pytest.raises(InputError, match=r"NaN or infinite values \(classifier.weight\)"):
         load_bundle(path)
+
+
+def test_float16_weights_halve_the_file_and_load_as_float32(tmp_path):
+    from TumorClassifierLib.bundle import ModelMetadata, save_bundle
+    torch.manual_seed(5)
+    network = TumorClassifierNet(TINY_NETWORK).eval()
+    metadata = ModelMetadata(name="half", network=TINY_NETWORK, preprocessing=TINY_PREPROCESSING)
+    full = save_bundle(network, metadata, tmp_path / "full")
+    half = save_bundle(network, metadata, tmp_path / "half", weights_dtype=torch.float16)
+    sizes = [(p / "model.safetensors").stat().st_size for p in (full, half)]
+    assert sizes[1] < 0.6 * sizes[0]
+    loaded = load_bundle(half).network
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    for name, value in network.state_dict().items():
+        widened = value.half().float() if value.is_floating_point() else value
+        assert torch.equal(loaded.state_dict()[name], widened), name

@@ -11,17 +11,25 @@ import torch
 
 from ..phantoms.anatomy import MIDLINE_I, SELLA, WILLIS, atlas_tissues
 from .canvas import HeadCanvas, soft
+from .shapes import SmoothField
 
 CSF_VALUE = 0.3  # relative to white matter, as the atlas's CSF
 
 
 def vary_anatomy(canvas: HeadCanvas, rng: np.random.Generator) -> None:
-    """Ventricles 0-5 mm wider, sulci 0-1.5 mm wider (atrophy)."""
+    """Ventricles 0-3 mm wider, sulci 0-1 mm wider (atrophy). Widened sulci are thinner
+    than a voxel, so they darken their neighbourhood only partly (partial volume); all the way
+    to CSF they put a spike into the brain's histogram that real scans do not show
+    (docs/synthesis.md)."""
     channels = canvas.channels
-    ventricles = soft(rng.uniform(0, 5) - channels["ventricle_distance"], 1.5)
-    sulci = soft(rng.uniform(0, 1.5) - channels["csf_distance"], 1.0)
+    ventricles = soft(rng.uniform(0, 3) - channels["ventricle_distance"], 1.5)
+    sulci = soft(rng.uniform(0, 1.0) - channels["csf_distance"], 1.0) * rng.uniform(0.3, 0.7)
     widened = torch.maximum(ventricles, sulci) * channels["brain"]
-    canvas.image = canvas.image * (1 - widened) + CSF_VALUE * widened
+    # The new CSF's level varies from head to head and a little within it, as the atlas's own.
+    centre = canvas.points.mean(dim=(0, 1, 2))
+    level = CSF_VALUE * rng.uniform(0.6, 1.1) * (1 + 0.2 * SmoothField(rng, 130.0, 6)(
+        canvas.points - centre))
+    canvas.image = canvas.image * (1 - widened) + level * widened
 
 
 def add_enhancing_structures(canvas: HeadCanvas, rng: np.random.Generator,

@@ -45,6 +45,14 @@ def main() -> None:
     start = (f" It started from the weights of `{initial['name']}` "
              f"(input {initial['input_shape']}, {initial['epochs_run']} epochs)."
              if initial else "")
+    trained = (_synthetic_training(record, start) if record.get("synthetic")
+               else _cohort_training(record, protocol, start))
+    calibration = metrics.get("calibration")
+    calibration_text = (
+        f"Calibration on this test set: expected calibration error "
+        f"{calibration['expected_calibration_error']:.3f} (temperature "
+        f"{metadata.inference.temperature:.2f}); wrong answers at 0.9 or above: "
+        f"{calibration['wrong_at_0.9_or_above']}." if calibration else "")
     text = f"""# Model card: {metadata.name}
 
 **For demonstration and testing only - not for clinical use.** {metadata.description}
@@ -57,13 +65,7 @@ over the atlas box (BraTS/SRI24 space, atlas sha256 `{metadata.atlas_sha256[:16]
 sha256 `{metadata.weights_sha256[:16]}...`. Software: {json.dumps(metadata.software)}.
 
 ## How it was trained
-Synthetic phantoms only (`tumorclassifier phantoms`), never real scans.
-{record['folds']}-fold split stratified by class and grouped by patient; this model is fold
-{record['fold']} (trained on the other folds, validated on it). Training cases per class:
-{json.dumps(record['training_cases'])}; validation: {json.dumps(record['validation_cases'])}.
-Protocol: {json.dumps(protocol)}. Epochs run: {record['epochs_run']}; best epoch
-{record['best_epoch']} with validation accuracy {record['best_validation']['accuracy']:.3f}
-and loss {record['best_validation']['loss']:.3f}.{start} {args.notes}
+{trained} {args.notes}
 
 ## How it does
 {args.test_set}: accuracy **{metrics['accuracy']:.1%}** on {metrics['cases']} cases.
@@ -80,6 +82,7 @@ Confusion matrix (rows: true class, columns: predicted, in the order
 {confusion}
 
 {attention_text}
+{calibration_text}
 {("Full report: " + args.report_link) if args.report_link else ""}
 
 ## Limits
@@ -89,6 +92,32 @@ labelled data with `tumorclassifier train` (README) before drawing any conclusio
 """
     args.out.write_text(text, encoding="utf-8")
     print(args.out)
+
+
+def _cohort_training(record: dict, protocol: dict, start: str) -> str:
+    return f"""Synthetic phantoms only (`tumorclassifier phantoms`), never real scans.
+{record['folds']}-fold split stratified by class and grouped by patient; this model is fold
+{record['fold']} (trained on the other folds, validated on it). Training cases per class:
+{json.dumps(record['training_cases'])}; validation: {json.dumps(record['validation_cases'])}.
+Protocol: {json.dumps(protocol)}. Epochs run: {record['epochs_run']}; best epoch
+{record['best_epoch']} with validation accuracy {record['best_validation']['accuracy']:.3f}
+and loss {record['best_validation']['loss']:.3f}.{start}"""
+
+
+def _synthetic_training(record: dict, start: str) -> str:
+    synthetic, machine = record["synthetic"], record["machine"]
+    best = record["best_validation"]
+    return f"""Synthetic heads drawn at training time (`tumorclassifier train --synthetic`,
+docs/synthesis.md), never real scans: {record['samples_seen']} distinct heads of the drawing
+families {", ".join(record['training_families'])}; the family
+`{synthetic['held_out_family']}` was never trained on, and the checkpoint was chosen on it
+({synthetic['validation_per_class']} heads a class; best after {record['best_samples']} heads,
+accuracy {best['heldout_family_accuracy']:.3f}). Flips: {synthetic['flips']} (axes
+{record['flip_axes']}). Protocol: {json.dumps(record['protocol'])}. Trained on
+{machine['device']} ({machine['cpu']}, {machine['cpu_vector_extensions']}) in
+{machine['precision']}; training progress: `training/progress.jsonl`.{start} Temperature
+scaling and the feature reference for the "unlike the training scans" warning were fitted on
+the validation heads ({record['calibration']['heads']})."""
 
 
 def _f(value) -> str:

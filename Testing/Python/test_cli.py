@@ -88,9 +88,12 @@ def test_tta_option_reaches_the_outputs(scans, tiny_bundle, tmp_path, capsys):
     (["classify", "x.nii.gz", "--model", "MODEL", "--device", "tpu"], "device must be"),
     (["classify", "--manifest", "/no/such.csv", "--model", "MODEL"], "no such manifest"),
     (["classify", "SCAN", "--model", "MODEL", "--cam-class", "banana"], "unknown class"),
+    (["evaluate", "--synthetic", "--model", "MODEL", "--per-class", "0", "--out", "OUT"],
+     "--per-class must be at least 1"),
 ])
 def test_user_errors_exit_2_with_one_line(args, message, tiny_bundle, scans, tmp_path, capsys):
-    args = [{"MODEL": str(tiny_bundle), "SCAN": str(scans[1])}.get(a, a) for a in args]
+    args = [{"MODEL": str(tiny_bundle), "SCAN": str(scans[1]),
+             "OUT": str(tmp_path / "report")}.get(a, a) for a in args]
     args += ["--out", str(tmp_path / "out")] if args[0] == "classify" else []
     assert main(args) == 2
     err = capsys.readouterr().err.strip()

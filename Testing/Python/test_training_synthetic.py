@@ -53,6 +53,7 @@ def test_a_run_logs_its_progress_and_a_resumed_run_ends_where_a_whole_one_does(t
     inference = a.metadata.inference  # calibrated on the validation heads
     assert inference.tta_flip_axes == (2,) and inference.temperature > 0
     assert len(inference.feature_mean) == 8 and inference.feature_distance_limit > 0
+    assert inference.heatmap_level == 0  # the 32^3 grid of 7.5 mm cells is the input's own
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
@@ -70,3 +71,9 @@ def test_a_bad_family_or_a_wrong_source_is_a_usage_error(tmp_path, capsys, argum
         main(["train", "--out", str(tmp_path)] + arguments)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_heatmap_keeps_the_products_cell_size_at_every_input_size():
+    from TumorClassifierLib.training.synthetic import heatmap_level_for
+    assert [heatmap_level_for((n,) * 3, NetworkConfig()) for n in (32, 64, 128)] == [0, 1, 2]
+    assert heatmap_level_for((256,) * 3, NetworkConfig(depth=3)) == 2  # no deeper level

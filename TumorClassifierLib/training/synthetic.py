@@ -12,6 +12,7 @@ would have. The optimiser, loss and policy are the paper's (trainer.py), applied
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -113,8 +114,9 @@ def train_synthetic(out, config: TrainingConfig = TrainingConfig(),
     if state.best_epoch < 1:
         raise InputError(f"{out}: no evaluation was reached; nothing to write")
     load_best_weights(log_dir, network)
-    inference = calibrated_inference(InferenceConfig(), network, validation + check, target,
-                                     dtype, _flip_axes(synthetic))
+    inference = calibrated_inference(
+        InferenceConfig(heatmap_level=heatmap_level_for(shape, network_config)), network,
+        validation + check, target, dtype, _flip_axes(synthetic))
     record = {"data": "synthetic heads drawn at training time (synthesis/)",
               "synthetic": to_dict(synthetic), "protocol": to_dict(config),
               "training_families": list(families), "flip_axes": _flip_axes(synthetic),
@@ -134,6 +136,14 @@ def train_synthetic(out, config: TrainingConfig = TrainingConfig(),
                              training=record)
     save_bundle(network.cpu(), metadata, out)
     return out
+
+
+def heatmap_level_for(shape, network_config: NetworkConfig) -> int:
+    """The encoder level whose grid has cells of the size the product's heatmap was chosen
+    at: HiResCAM at level 2 of a 128^3 input, a 32^3 grid of 7.5 mm cells (docs/decisions.md).
+    A 64^3 input gets level 1, which has that grid."""
+    level = int(round(math.log2(max(min(shape), 32) / 32)))
+    return min(level, network_config.depth - 1)
 
 
 def _flip_axes(synthetic: SyntheticConfig) -> list[int]:

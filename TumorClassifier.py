@@ -234,7 +234,8 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.uncertaintyLabel.text = _(
             "Entropy {entropy:.2f} (0 = certain, 1 = all classes equally likely){flips}").format(
             entropy=result.entropy,
-            flips=_("; mean of 8 flipped passes") if result.augmentations > 1 else "")
+            flips=_("; mean of {count} flipped passes").format(count=result.augmentations)
+            if result.augmentations > 1 else "")
         self.ui.warningsLabel.text = "\n".join(result.warnings)
         self.ui.warningsLabel.visible = bool(result.warnings)
         self.ui.probabilityTableView.setMRMLTableNode(job.nodes["table"])
@@ -776,10 +777,10 @@ class TumorClassifierTest(ScriptedLoadableModuleTest):
 def _peakNearMask(heatmap, mask, millimetres):
     import numpy as np
 
+    from TumorClassifierLib.heatmap_peak import peak_world
     from TumorClassifierLib.mrml_bridge import node_to_volume
     heat, lesion = node_to_volume(heatmap), node_to_volume(mask)
-    peak = np.unravel_index(np.argmax(heat.array), heat.array.shape)[::-1]
-    peakWorld = (heat.index_to_world() @ [*peak, 1])[:3]
+    peakWorld = peak_world(heat)
     k, j, i = np.nonzero(lesion.array)
     lesionWorld = (lesion.index_to_world() @ np.c_[i, j, k, np.ones(len(i))].T)[:3].T
     return float(np.min(np.linalg.norm(lesionWorld - peakWorld, axis=1))) <= millimetres

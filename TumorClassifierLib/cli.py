@@ -175,8 +175,9 @@ def _add_run_options(command, default_out: str = "tumorclassifier_output") -> No
                          help="classify even when registration to the atlas looks poor")
     command.add_argument("--no-overlay", action="store_true", help="skip the PNG overlays")
     command.add_argument("--tta", action="store_true", help="test-time augmentation: average "
-                         "the probabilities over the 8 flips the network was trained with "
-                         "(8x the network time)")
+                         "the probabilities over every combination of the flips the model "
+                         "was trained with (8 passes for the paper's three axes, 2 for "
+                         "left-right only)")
     command.add_argument("--prefetch", type=_non_negative_int, default=1, metavar="N",
                          help="scans read and registered ahead, each in its own thread, while "
                          "the network runs (default 1; on a GPU, about the number of CPU "

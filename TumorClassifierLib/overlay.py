@@ -8,22 +8,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .heatmap_peak import peak_index
 from .volume import Volume, atomic_output
-
-
-def heatmap_peak(heatmap: Volume) -> tuple[int, int, int]:
-    """(k, j, i) array index of the hottest voxel."""
-    return tuple(int(v) for v in np.unravel_index(np.argmax(heatmap.array), heatmap.array.shape))
-
-
-def heatmap_peak_world(heatmap: Volume) -> np.ndarray:
-    """Where the heatmap peaks, in LPS mm: the centre of its hottest voxels (after the 1/1024
-    rounding several neighbours can share the top value; argmax alone would pick whichever
-    comes first in storage order)."""
-    hottest = np.argwhere(heatmap.array == heatmap.array.max())[:, ::-1]  # (i, j, k)
-    matrix = heatmap.index_to_world()
-    return (matrix[:3, :3] @ hottest.mean(axis=0)) + matrix[:3, 3]
-
 
 PANEL_HEIGHT = 360  # pixels of each view
 GAP = 8
@@ -41,7 +27,7 @@ def write_overlay_png(scan: Volume, heatmap: Volume, path: str | os.PathLike,
 
     image, spacing = _to_lps(scan)
     heat, _ = _to_lps(heatmap)
-    peak = np.unravel_index(np.argmax(heat), heat.shape)  # (S, P, L) axes after reorienting
+    peak = peak_index(heat)  # (S, P, L) axes after reorienting
     low, high = np.percentile(image, [1, 99.5])
     views = [  # (image slice, heat slice, row spacing / column spacing, name)
         (image[peak[0]], heat[peak[0]], spacing[1] / spacing[0], "axial"),

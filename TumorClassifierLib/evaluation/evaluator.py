@@ -18,6 +18,7 @@ import SimpleITK as sitk
 
 from ..batch import classify_cases
 from ..errors import ConstantImage, InputError
+from ..heatmap_peak import peak_index
 from ..inference import ClassificationResult, Classifier
 from ..manifest import Case
 from ..volume import atomic_output, read_sitk_image
@@ -83,7 +84,7 @@ def heat_versus_lesion(heat: np.ndarray, inside: np.ndarray, spacing_xyz) -> dic
     """The same on arrays (K, J, I) of one grid with voxel size `spacing_xyz` (i, j, k)."""
     if not inside.any():
         return {}
-    peak = np.unravel_index(np.argmax(heat), heat.shape)
+    peak = peak_index(heat)
     lesion = sitk.GetImageFromArray(inside.astype(np.uint8))
     lesion.SetSpacing(tuple(float(s) for s in spacing_xyz))
     distance = sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(

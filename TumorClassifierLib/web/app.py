@@ -11,8 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-import SimpleITK as sitk
 from trame.app import TrameApp
 from trame.app.file_upload import ClientFile
 from trame.widgets import html
@@ -25,6 +23,7 @@ from trame_vuetify.widgets import vuetify3 as v3
 from wslink.websocket import LinkProtocol
 
 from ..errors import InputError
+from ..heatmap_peak import peak_world
 from ..mrml_bridge import HEATMAP_THRESHOLD, show_result
 from ..result import ClassificationResult
 from ..volume import case_name, read_volume
@@ -180,12 +179,8 @@ class ViewerApp(TrameApp):
                 for code, p in sorted(result.probabilities.items(), key=lambda i: -i[1])]})
 
     def _centre_on_peak(self, result: ClassificationResult) -> None:
-        """Every view through the heatmap's hottest voxel, as the overlay PNG does."""
-        image = result.heatmap.to_sitk()
-        array = sitk.GetArrayViewFromImage(image)
-        index = np.unravel_index(int(np.argmax(array)), array.shape)[::-1]
-        left, posterior, superior = image.TransformIndexToPhysicalPoint(
-            [int(i) for i in index])
+        """Every view through the heatmap's peak (heatmap_peak.py)."""
+        left, posterior, superior = peak_world(result.heatmap)
         for view in self.slicer.view_manager.get_slice_views():
             node = self.slicer.scene.GetNodeByID(view.get_view_node_id())
             node.JumpSliceByCentering(-left, -posterior, superior)  # LPS -> RAS

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from TumorClassifierLib.heatmap_peak import peak_world
 from TumorClassifierLib.inference import Classifier
 from TumorClassifierLib.manifest import read_manifest
-from TumorClassifierLib.overlay import heatmap_peak_world
 from TumorClassifierLib.resources import sample_data_dir
 from TumorClassifierLib.volume import read_sitk_image
 
@@ -47,12 +47,12 @@ def storage_variants(image: sitk.Image) -> dict[str, sitk.Image]:
 
 def assert_same_answer(classifier, image, variants: dict) -> None:
     reference = classifier.classify(image)
-    reference_peak = heatmap_peak_world(reference.heatmap)
+    reference_peak = peak_world(reference.heatmap)
     for name, variant in variants.items():
         result = classifier.classify(variant)
         difference = max(abs(result.probabilities[c] - reference.probabilities[c])
                          for c in reference.probabilities)
-        distance = float(np.linalg.norm(heatmap_peak_world(result.heatmap) - reference_peak))
+        distance = float(np.linalg.norm(peak_world(result.heatmap) - reference_peak))
         assert result.predicted_class == reference.predicted_class, name
         assert difference <= PROBABILITY_TOLERANCE, f"{name}: probabilities differ by " \
             f"{difference:.3f}"

@@ -411,12 +411,9 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
     @staticmethod
     def modelClasses(model=None):
         """[(code, name)] of a bundle (None: the bundled default), read without torch."""
-        from TumorClassifierLib.bundle_files import read_metadata
-        metadata = read_metadata(model)
-        from TumorClassifierLib.classes import CLASS_CODES, DISPLAY_NAMES
-        codes = metadata.get("class_codes", CLASS_CODES)
-        names = metadata.get("display_names", DISPLAY_NAMES)
-        return [(code, names.get(code, code)) for code in codes]
+        from TumorClassifierLib.model_metadata import read_model_metadata
+        metadata = read_model_metadata(model)
+        return [(code, metadata.display_names[code]) for code in metadata.class_codes]
 
     # -- the worker -----------------------------------------------------------------------
     def startWorker(self):

@@ -12,10 +12,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from .atlas import load_atlas
-from .bundle_files import read_metadata
-from .configuration import from_dict
+from .model_metadata import read_model_metadata
 from .prepared_input import PreparedInput, prepare_input
-from .settings import PreprocessingConfig
 
 
 class BackgroundLoadingClassifier:
@@ -24,11 +22,9 @@ class BackgroundLoadingClassifier:
     its InputError there, as `Classifier.from_bundle` would."""
 
     def __init__(self, model=None, device: str = "auto", precision: str = "auto") -> None:
-        raw = read_metadata(model)  # a missing or unreadable bundle: its InputError now
-        try:
-            self._preprocessing = from_dict(PreprocessingConfig, raw["preprocessing"])
-        except Exception:  # the full load reports what is wrong with the metadata
-            self._preprocessing = None
+        # A missing bundle or unreadable metadata: its InputError now; damaged weights when
+        # the model is needed.
+        self._preprocessing = read_model_metadata(model).preprocessing
         loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-model")
         atlas_loaded = threading.Event()
         self._classifier = loader.submit(_load, model, device, precision, atlas_loaded)
@@ -52,8 +48,7 @@ class BackgroundLoadingClassifier:
 
     def prepare(self, scan, mask=None, allow_poor_registration: bool = False,
                 stage=None) -> PreparedInput:
-        preprocessing = self._preprocessing or self.metadata.preprocessing
-        return prepare_input(scan, preprocessing, mask, allow_poor_registration, stage)
+        return prepare_input(scan, self._preprocessing, mask, allow_poor_registration, stage)
 
     def classify_prepared(self, *args, **kwargs):
         return self.loaded.classify_prepared(*args, **kwargs)

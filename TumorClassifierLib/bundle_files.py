@@ -1,11 +1,8 @@
 """A model bundle's two files, read from its folder or .zip without torch: for loading the
-model (bundle.py), and for the Slicer module, which shows a model's classes on the
-application's main thread."""
+model (bundle.py) and for reading its metadata alone (model_metadata.py)."""
 
 from __future__ import annotations
 
-import json
-import os
 import zipfile
 from pathlib import Path
 
@@ -25,19 +22,6 @@ def default_bundle() -> Path:
                          "missing); pass a model bundle with --model, or train one with "
                          "'tumorclassifier train'")
     return path
-
-
-def read_metadata(path: str | os.PathLike | None = None) -> dict:
-    """The bundle's metadata.json as a dict (None: the bundled default model)."""
-    path = Path(path) if path else default_bundle()
-    text, _ = read_bundle_files(path, weights=False)
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: {METADATA_FILE} is not valid JSON ({error})") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"{path}: {METADATA_FILE} is not TumorClassifier model metadata")
-    return raw
 
 
 def read_bundle_files(path: Path, weights: bool = True) -> tuple[str, bytes]:

@@ -270,11 +270,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _view(args) -> int:
-    from .bundle_files import read_metadata
+    from .model_metadata import model_card, read_model_metadata
     from .volume import read_sitk_image
     from .web.access import access_for
     access = access_for(args.host, args.port, args.token)
-    card = read_metadata(args.model)  # a bad bundle: its one-line error now
+    card = model_card(read_model_metadata(args.model))  # a bad bundle: its error now
     for scan in args.scans:
         read_sitk_image(scan)
     try:
@@ -285,20 +285,12 @@ def _view(args) -> int:
     from .web.session import ViewerSession
     session = ViewerSession(args.model, args.device, args.upload_limit_mb)
     try:
-        app = ViewerApp(session, _model_card(card), args.scans)
+        app = ViewerApp(session, card, args.scans)
         print(f"TumorClassifier viewer: {access.url}", flush=True)
         serve(app, access)
     finally:
         session.close()
     return EXIT_OK
-
-
-def _model_card(metadata: dict) -> dict:
-    names = metadata.get("display_names", {})
-    return {"name": metadata.get("name", ""), "description": metadata.get("description", ""),
-            "classes": [names.get(code, code) for code in metadata.get("class_codes", names)],
-            "input_shape": metadata.get("preprocessing", {}).get("input_shape"),
-            "weights_sha256": metadata.get("weights_sha256", "")}
 
 
 def _info(args) -> int:

@@ -24,8 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .device import synchronized_clock
+from .settings import HEATMAP_METHODS
 
-METHODS = ("gradcam", "hirescam")
+METHODS = HEATMAP_METHODS
 
 
 class GradCAM:

@@ -21,6 +21,7 @@ PHANTOM_FAMILIES = ("lumpy", "cluster")  # generator 2's lesion drawing families
 # and two structurally different ones; a synthetic training run holds one out.
 SYNTHETIC_FAMILIES = ("lumpy", "cluster", "field", "sdf")
 SYNTHETIC_FLIPS = ("left-right", "paper")  # synthesis/dataset.py
+HEATMAP_METHODS = ("gradcam", "hirescam")  # gradcam.py
 NOT_A_FLAG = {"flag": False}
 
 

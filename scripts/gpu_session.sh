@@ -64,7 +64,8 @@ import torch
 from safetensors.torch import load_file
 work, device, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 import monai, SimpleITK
-from TumorClassifierLib.bundle import _parse_metadata, save_bundle, load_bundle
+from TumorClassifierLib.bundle import save_bundle, load_bundle
+from TumorClassifierLib.model_metadata import parse_metadata
 from TumorClassifierLib.network import TumorClassifierNet
 print("torch", torch.__version__, "monai", monai.__version__, "SimpleITK",
       SimpleITK.Version.VersionString(), "cuda", torch.cuda.is_available(),
@@ -73,7 +74,7 @@ print("torch", torch.__version__, "monai", monai.__version__, "SimpleITK",
 # named for what it is.
 raw = json.loads(Path(".device/init/metadata.json").read_text())
 raw["name"] += "-float16-copy"
-metadata = _parse_metadata(raw, Path(".device/init"))
+metadata = parse_metadata(json.dumps(raw), Path(".device/init"))
 network = TumorClassifierNet(metadata.network)
 network.load_state_dict({k: v.float() for k, v in load_file(".device/init/weights.safetensors").items()})
 save_bundle(network, metadata, work / "init")  # records the widened weights' own sha256

@@ -11,8 +11,9 @@ import SimpleITK as sitk
 import torch
 
 from TumorClassifierLib.atlas import load_atlas
-from TumorClassifierLib.bundle import ModelMetadata, save_bundle
+from TumorClassifierLib.bundle import save_bundle
 from TumorClassifierLib.geometry import centre_of, grid_around, image_index_to_world
+from TumorClassifierLib.model_metadata import ModelMetadata
 from TumorClassifierLib.network import NetworkConfig, TumorClassifierNet
 from TumorClassifierLib.settings import PreprocessingConfig
 

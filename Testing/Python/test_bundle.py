@@ -5,8 +5,9 @@ import pytest
 import torch
 from conftest import TINY_NETWORK, TINY_PREPROCESSING, make_tiny_bundle
 
-from TumorClassifierLib.bundle import FORMAT_VERSION, load_bundle
+from TumorClassifierLib.bundle import load_bundle
 from TumorClassifierLib.errors import InputError
+from TumorClassifierLib.model_metadata import FORMAT_VERSION
 from TumorClassifierLib.network import TumorClassifierNet
 
 
@@ -110,7 +111,8 @@ def test_weights_replaced_without_new_metadata_are_refused(tmp_path):
 
 
 def test_weights_with_nan_are_refused_naming_the_tensor(tmp_path):
-    from TumorClassifierLib.bundle import ModelMetadata, save_bundle
+    from TumorClassifierLib.bundle import save_bundle
+    from TumorClassifierLib.model_metadata import ModelMetadata
     torch.manual_seed(0)
     network = TumorClassifierNet(TINY_NETWORK)
     with torch.no_grad():
@@ -123,7 +125,8 @@ def test_weights_with_nan_are_refused_naming_the_tensor(tmp_path):
 
 
 def test_float16_weights_halve_the_file_and_load_as_float32(tmp_path):
-    from TumorClassifierLib.bundle import ModelMetadata, save_bundle
+    from TumorClassifierLib.bundle import save_bundle
+    from TumorClassifierLib.model_metadata import ModelMetadata
     torch.manual_seed(5)
     network = TumorClassifierNet(TINY_NETWORK).eval()
     metadata = ModelMetadata(name="half", network=TINY_NETWORK, preprocessing=TINY_PREPROCESSING)
@@ -136,3 +139,19 @@ def test_float16_weights_halve_the_file_and_load_as_float32(tmp_path):
     for name, value in network.state_dict().items():
         widened = value.half().float() if value.is_floating_point() else value
         assert torch.equal(loaded.state_dict()[name], widened), name
+
+
+def test_a_models_metadata_and_card_are_read_without_torch(tiny_bundle):
+    from conftest import modules_loaded_by
+    code = ("from TumorClassifierLib.model_metadata import read_model_metadata, model_card\n"
+            f"card = model_card(read_model_metadata({str(tiny_bundle)!r}))\n"
+            "assert card['name'] == 'tiny-test' and len(card['classes']) == 7")
+    assert modules_loaded_by(code, ("torch", "monai", "SimpleITK")) == []
+
+
+def test_metadata_errors_name_the_bundle(tmp_path):
+    from TumorClassifierLib.model_metadata import read_model_metadata
+    path = make_tiny_bundle(tmp_path / "m")
+    (path / "metadata.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError, match=f"{path}: metadata.json is not valid JSON"):
+        read_model_metadata(path)

@@ -131,8 +131,9 @@ def test_calibration_metrics_by_hand():
 
 
 def test_evaluate_synthetic_heads_reports_accuracy_heatmap_and_calibration(tmp_path):
-    from TumorClassifierLib.bundle import ModelMetadata, save_bundle
+    from TumorClassifierLib.bundle import save_bundle
     from TumorClassifierLib.evaluation.synthetic import evaluate_synthetic
+    from TumorClassifierLib.model_metadata import ModelMetadata
     from TumorClassifierLib.network import NetworkConfig, TumorClassifierNet
     from TumorClassifierLib.settings import PreprocessingConfig
     config = NetworkConfig(base_filters=2, depth=3)

@@ -19,11 +19,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from ..bundle import InferenceConfig, ModelMetadata, save_bundle
+from ..bundle import save_bundle
 from ..classes import CLASS_CODES, DISPLAY_NAMES
 from ..configuration import to_dict
 from ..device import cpu_name, cpu_vector_extensions, resolve_device, resolve_precision
 from ..errors import InputError
+from ..model_metadata import InferenceConfig, ModelMetadata
 from ..network import TumorClassifierNet
 from ..settings import (
     SYNTHETIC_FAMILIES,

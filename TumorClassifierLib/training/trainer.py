@@ -23,11 +23,12 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from ..bundle import ModelMetadata, save_bundle
+from ..bundle import save_bundle
 from ..classes import DISPLAY_NAMES
 from ..configuration import to_dict
 from ..errors import InputError
 from ..manifest import Case
+from ..model_metadata import ModelMetadata
 from ..settings import NetworkConfig, PreprocessingConfig, TrainingConfig
 from .checkpoint import (
     load_best_weights,

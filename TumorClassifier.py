@@ -765,8 +765,9 @@ class TumorClassifierTest(ScriptedLoadableModuleTest):
             self.assertEqual(composite.GetForegroundVolumeID(), heatmap.GetID())
             self.assertEqual(composite.GetBackgroundVolumeID(), volumeNode.GetID())
         # The peak of the heatmap lies in the phantom's lesion (dilated by 15 mm).
+        from TumorClassifierLib.settings import NEAR_LESION_MM
         lesion = slicer.util.loadVolume(path.replace(".nii.gz", "_lesion.nii.gz"))
-        self.assertTrue(_peakNearMask(heatmap, lesion, 15.0))
+        self.assertTrue(_peakNearMask(heatmap, lesion, NEAR_LESION_MM))
         logic.shutdownWorker()
         self.delayDisplay("Test passed")
 

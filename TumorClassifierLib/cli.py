@@ -2,7 +2,10 @@
 
     tumorclassifier classify SCAN... [--manifest CSV] [--model B] [--out DIR] [--device D]
                                      [--cam-class C] [--force] [--debug]
+    tumorclassifier classify --manifest CSV --out DIR --ray [ADDRESS] | --num-shards N --shard-id I
+    tumorclassifier merge --out DIR [--manifest CSV]   join the shards' results tables
     tumorclassifier demo [--out DIR]      classify the bundled sample scans
+    tumorclassifier view [SCAN...] [--port P] [--host H] [--token T]   the browser viewer
     tumorclassifier info [--model B]      show a model's card
     tumorclassifier fetch-model URL --sha256 HEX   download a published bundle into the cache
     tumorclassifier phantoms --out DIR --per-class N --seed S
@@ -35,6 +38,7 @@ from .settings import (
     PHANTOM_GENERATORS,
     PRECISIONS,
     SYNTHETIC_FAMILIES,
+    UPLOAD_LIMIT_MB,
     NetworkConfig,
     PreprocessingConfig,
     SyntheticConfig,
@@ -85,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--port", type=int, default=8080)
     view.add_argument("--token", help="what every browser must present (default: a random "
                       "one; the address to open, token included, is printed)")
-    view.add_argument("--upload-limit-mb", type=float, default=512, metavar="MB")
+    view.add_argument("--upload-limit-mb", type=float, default=UPLOAD_LIMIT_MB, metavar="MB")
     view.set_defaults(handler=_view)
 
     info = commands.add_parser("info", help="show what a model bundle says about itself")

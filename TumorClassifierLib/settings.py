@@ -1,4 +1,6 @@
-"""Every configuration and every named choice, in one place that imports nothing heavy.
+"""The configurations the command line takes flags for, and the named choices and constants
+that several modules share, in one place that imports nothing heavy (a model's own settings,
+`InferenceConfig`, live in model_metadata.py).
 
 The library's modules, the CLI (which makes its flags from these dataclasses), the worker and
 the Slicer module all read them from here, so a choice is never spelt out twice and
@@ -22,6 +24,12 @@ PHANTOM_FAMILIES = ("lumpy", "cluster")  # generator 2's lesion drawing families
 SYNTHETIC_FAMILIES = ("lumpy", "cluster", "field", "sdf")
 SYNTHETIC_FLIPS = ("left-right", "paper")  # synthesis/dataset.py
 HEATMAP_METHODS = ("gradcam", "hirescam")  # gradcam.py
+# The browser viewer's upload cap: a 1 mm head in float32 is about 60 MB, a DICOM series a few
+# hundred (web/session.py, `tumorclassifier view --upload-limit-mb`).
+UPLOAD_LIMIT_MB = 512
+# "Near the lesion" for a heatmap's peak: half a cell of the paper's 8^3 Grad-CAM grid at 128^3
+# (~30 mm cells); evaluation/metrics.py and the Slicer self-test.
+NEAR_LESION_MM = 15.0
 NOT_A_FLAG = {"flag": False}
 
 

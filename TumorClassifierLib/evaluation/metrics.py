@@ -13,6 +13,8 @@ from monai.metrics import (
     get_confusion_matrix,
 )
 
+from ..settings import NEAR_LESION_MM
+
 PER_CLASS = {"sensitivity": "sensitivity", "specificity": "specificity", "ppv": "precision",
              "npv": "negative predictive value", "f1": "f1 score"}
 
@@ -103,7 +105,6 @@ def calibration_metrics(labels: np.ndarray, probabilities: np.ndarray, bins: int
             "highest_wrong_confidence": float(wrong.max()) if wrong.size else None}
 
 
-NEAR_LESION_MM = 15.0  # half a cell of the paper's 8^3 Grad-CAM grid at 128^3 (~30 mm)
 
 
 def attention_metrics(rows: list[dict], codes: tuple[str, ...]) -> dict:

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..settings import UPLOAD_LIMIT_MB
 from ..volume import READABLE_SUFFIXES, read_sitk_image
 from ..worker_client import WorkerProcess
-
-UPLOAD_LIMIT_MB = 512  # a 1 mm head in float32 is about 60 MB; DICOM series a few hundred
 
 
 @dataclass

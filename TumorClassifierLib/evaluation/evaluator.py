@@ -51,16 +51,19 @@ def evaluate(classifier: Classifier, cases: list[Case], out: str | Path,
                                if r["status"] != "ok"]
     metrics["grad_cam"] = attention_metrics(ok, codes)
     metrics["calibration"] = calibration_metrics(labels, probabilities)
-    settings = classifier.metadata.inference
-    metrics["model"] = {"name": classifier.metadata.name,
-                        "weights_sha256": classifier.metadata.weights_sha256,
-                        "heatmap": f"{settings.heatmap_method} at encoder level "
-                                   f"{settings.heatmap_level}"}
+    metrics["model"] = model_summary(classifier.metadata)
     with atomic_output(out / "metrics.json", ".json") as temporary:
         temporary.write_text(json.dumps(_rounded(metrics), indent=2), encoding="utf-8")
     from .report import write_report
     write_report(metrics, ok, codes, dict(classifier.metadata.display_names), out)
     return metrics
+
+
+def model_summary(metadata) -> dict:
+    """Which model an evaluation's metrics belong to, and which heatmap it showed."""
+    settings = metadata.inference
+    return {"name": metadata.name, "weights_sha256": metadata.weights_sha256,
+            "heatmap": f"{settings.heatmap_method} at encoder level {settings.heatmap_level}"}
 
 
 def evaluation_columns(case: Case, result: ClassificationResult) -> dict:

@@ -16,7 +16,7 @@ from ..inference import HEATMAP_MARGIN_MM, Classifier, grown_mask
 from ..synthesis.dataset import TEST, SyntheticHeads
 from ..synthesis.space import atlas_space
 from ..volume import atomic_output
-from .evaluator import heat_versus_lesion
+from .evaluator import heat_versus_lesion, model_summary
 from .metrics import attention_metrics, calibration_metrics, classification_metrics
 from .report import write_report
 
@@ -53,11 +53,7 @@ def evaluate_synthetic(classifier: Classifier, out: str | Path, families: tuple[
     metrics = classification_metrics(labels, probabilities, codes)
     metrics["grad_cam"] = attention_metrics(rows, codes)
     metrics["calibration"] = calibration_metrics(labels, probabilities)
-    settings = classifier.metadata.inference
-    metrics["model"] = {"name": classifier.metadata.name,
-                        "weights_sha256": classifier.metadata.weights_sha256,
-                        "heatmap": f"{settings.heatmap_method} at encoder level "
-                                   f"{settings.heatmap_level}"}
+    metrics["model"] = model_summary(classifier.metadata)
     metrics["data"] = {"synthetic_families": list(families), "seed": seed,
                        "per_class": per_class, "grid": list(shape),
                        "command": f"tumorclassifier evaluate --synthetic --families "

@@ -73,7 +73,7 @@ def paint_meningioma(canvas: Canvas, rng: np.random.Generator, family: str) -> N
     pushing the brain away; a dural tail or a CSF cleft in some."""
     tissues = canvas.tissues
     site = rng.choice(MENINGIOMA_SITES, p=[0.45, 0.2, 0.2, 0.15])
-    base = np.asarray(sample_point(_meningioma_site(tissues, site), rng))
+    base = np.asarray(sample_point(meningioma_site(tissues, site), rng))
     radius = rng.uniform(5, 28)
     look = draw_look(rng, family, {"solid": 0.7, "heterogeneous": 0.2, "cystic": 0.05,
                                    "ring": 0.05})
@@ -93,7 +93,8 @@ def paint_meningioma(canvas: Canvas, rng: np.random.Generator, family: str) -> N
     _mark(canvas, slices, weight)
 
 
-def _meningioma_site(tissues, site: str) -> np.ndarray:
+def meningioma_site(tissues, site: str) -> np.ndarray:
+    """Where a meningioma of `site` may have its dural base, as a mask of the atlas grid."""
     k, j, i = np.indices(tissues.image.shape, sparse=True)
     surface = (tissues.surface_distance > -1.5) & (tissues.surface_distance < 1.5)
     lateral = np.abs(i - MIDLINE_I)
@@ -120,16 +121,22 @@ def paint_pituitary_adenoma(canvas: Canvas, rng: np.random.Generator, family: st
     _mark(canvas, slices, paint_body(canvas, slices, stretched, width, look, rng))
 
 
-def paint_acoustic_neuroma(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
-    """Centred on the internal auditory canal at the cerebellopontine angle; the canal part
-    ("ice-cream cone") in most, not all."""
+def acoustic_neuroma_site(rng: np.random.Generator, family: str):
+    """(canal, ball centre, radius, look) of an acoustic neuroma: a ball at the
+    cerebellopontine angle, nudged towards the midline, and the canal it grows out of."""
     side = rng.choice(["left", "right"])
     canal = np.asarray(IAC[side])
     angle = np.asarray(CPA[side]) + rng.normal(0, 1.5, 3)
     radius = rng.uniform(3, 16)
     look = draw_look(rng, family, {"solid": 0.55, "heterogeneous": 0.25, "cystic": 0.2})
     towards_midline = np.array([1.0 if side == "left" else -1.0, 0.0, 0.0])
-    ball_centre = angle + towards_midline * radius * 0.3
+    return canal, angle + towards_midline * radius * 0.3, radius, look
+
+
+def paint_acoustic_neuroma(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
+    """Centred on the internal auditory canal at the cerebellopontine angle; the canal part
+    ("ice-cream cone") in most, not all."""
+    canal, ball_centre, radius, look = acoustic_neuroma_site(rng, family)
     canvas.push(tuple(ball_centre), radius * rng.uniform(0.4, 0.8))
     slices, grids = canvas.box(tuple(ball_centre), radius + 25)
     weight = paint_body(canvas, slices, grids, radius, look, rng)

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..phantoms.anatomy import CPA, IAC, MIDLINE_I, SELLA, atlas_tissues
+from ..phantoms.anatomy import MIDLINE_I, SELLA, atlas_tissues
 from ..phantoms.lesion_forms import LesionLook, draw_look
 from ..phantoms.lesions import lesion_region
+from ..phantoms.lesions_2 import MENINGIOMA_SITES, acoustic_neuroma_site, meningioma_site
 from .canvas import HeadCanvas, soft
 from .shapes import Shape, SmoothField, draw_shape
-
-MENINGIOMA_SITES = ("convexity", "falx", "sphenoid_wing", "posterior_fossa")
 
 
 @dataclass
@@ -104,7 +103,8 @@ def _oedema(canvas: HeadCanvas, centre, reach: float, rng) -> None:
 @functools.lru_cache(maxsize=16)
 def _candidates(name: str) -> np.ndarray:
     """(i, j, k) points of a named region of the 1 mm atlas."""
-    mask = _meningioma_site(name) if name in MENINGIOMA_SITES else lesion_region(name)
+    mask = (meningioma_site(atlas_tissues(), name) if name in MENINGIOMA_SITES
+            else lesion_region(name))
     k, j, i = np.nonzero(mask)
     return np.stack([i, j, k], axis=1).astype(np.float64)
 
@@ -112,21 +112,6 @@ def _candidates(name: str) -> np.ndarray:
 def _point_in(name: str, rng) -> np.ndarray:
     candidates = _candidates(name)
     return candidates[rng.integers(len(candidates))] + rng.uniform(-0.5, 0.5, 3)
-
-
-def _meningioma_site(site: str) -> np.ndarray:
-    tissues = atlas_tissues()
-    k, j, i = np.indices(tissues.image.shape, sparse=True)
-    surface = np.abs(tissues.surface_distance) < 1.5
-    lateral = np.abs(i - MIDLINE_I)
-    if site == "convexity":
-        return surface & (k > 75) & (lateral > 25)
-    if site == "falx":
-        return (lateral < 3) & (k > 88) & (k < 125) & (j > 60) & (j < 190) & tissues.brain
-    if site == "sphenoid_wing":
-        return surface & (lateral > 20) & (lateral < 55) & (j > 125) & (j < 155) & (k > 35) \
-            & (k < 60)
-    return surface & (k < 50) & (j < 85)
 
 
 def _inward(point) -> np.ndarray:
@@ -249,13 +234,7 @@ def _pituitary_adenoma(rng, family) -> list[Lesion]:
 def _acoustic_neuroma(rng, family) -> list[Lesion]:
     """Centred on the internal auditory canal at the cerebellopontine angle; the canal part
     ("ice-cream cone") in most, not all."""
-    side = rng.choice(["left", "right"])
-    canal = np.asarray(IAC[side])
-    angle = np.asarray(CPA[side]) + rng.normal(0, 1.5, 3)
-    radius = rng.uniform(3, 16)
-    look = draw_look(rng, family, {"solid": 0.55, "heterogeneous": 0.25, "cystic": 0.2})
-    towards_midline = np.array([1.0 if side == "left" else -1.0, 0.0, 0.0])
-    centre = angle + towards_midline * radius * 0.3
+    canal, centre, radius, look = acoustic_neuroma_site(rng, family)
     lesion = Lesion(centre, draw_shape(rng, family, radius), look,
                     push_mm=radius * rng.uniform(0.4, 0.8), reach_mm=radius * 1.6 + 25)
     if rng.random() < 0.7:

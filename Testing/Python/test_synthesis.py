@@ -102,3 +102,19 @@ def test_left_right_flips_flip_only_the_left_right_axis():
     for n in (0, 5):
         assert torch.equal(flipped[n]["image"], torch.flip(plain[n]["image"], [3]))
         assert torch.equal(flipped[n]["lesion"], torch.flip(plain[n]["lesion"], [2]))
+
+
+def test_a_box_holds_every_voxel_the_misalignment_moved_near_its_centre():
+    from TumorClassifierLib.synthesis.canvas import HeadCanvas
+    from TumorClassifierLib.synthesis.scanner import _rotation
+    space = atlas_space(SHAPE)
+    centre = space.grid_mm.mean(dim=(0, 1, 2))
+    rotation = torch.from_numpy(_rotation(0.15, -0.1, 0.12).astype(np.float32))  # ~8 degrees
+    points = (space.grid_mm - centre) @ rotation.T * 1.06 + centre + 5.0
+    canvas = HeadCanvas(space, points)
+    for target, reach in (((30.0, 200.0, 120.0), 20.0), ((120.0, 120.0, 77.0), 9.0)):
+        slices = canvas.grid_box(target, reach)
+        near = ((points - torch.tensor(target)).abs() <= reach).all(dim=-1)
+        inside = torch.zeros_like(near)
+        inside[slices] = True
+        assert near.any() and not (near & ~inside).any()

@@ -10,10 +10,6 @@ import torch
 
 from .space import CHANNELS, AtlasSpace
 
-# How far (mm) the residual misalignment and the elastic warp can move a grid voxel from its
-# unmoved position: boxes around a lesion are widened by this much.
-MOVE_MARGIN_MM = 16.0
-
 
 class HeadCanvas:
     def __init__(self, space: AtlasSpace, points: torch.Tensor) -> None:
@@ -24,18 +20,34 @@ class HeadCanvas:
         self.image = self.brain = self.white = None  # set by read_anatomy
         self.channels: dict[str, torch.Tensor] = {}
         self.lesion = torch.zeros(space.shape)
+        # Per grid axis, each slab's lowest and highest moved position (slab, xyz): a box query
+        # is a few comparisons, however far the misalignment moved the slabs.
+        self._slabs = [(points.amin(dim=[d for d in range(3) if d != axis]),
+                        points.amax(dim=[d for d in range(3) if d != axis])) for axis in range(3)]
+
+    def grid_box(self, centre, reach_mm: float) -> tuple[slice, slice, slice]:
+        """Slices (k, j, i) of the smallest grid box holding every voxel whose moved position
+        lies within `reach_mm` of `centre` along each axis (empty when none does)."""
+        low = torch.tensor(np.asarray(centre, np.float32)) - reach_mm
+        high = low + 2 * reach_mm
+        result = []
+        for lowest, highest in self._slabs:
+            inside = torch.nonzero(((lowest <= high) & (highest >= low)).all(dim=1))
+            result.append(slice(int(inside[0]), int(inside[-1]) + 1) if len(inside)
+                          else slice(0, 0))
+        return tuple(result)
 
     def box(self, centre, reach_mm: float):
         """(slices, offsets): the grid box that can hold points within `reach_mm` of `centre`
         (atlas mm, i j k), and those points' offsets from it (..., 3)."""
-        slices = self.space.grid_box(centre, reach_mm + MOVE_MARGIN_MM)
+        slices = self.grid_box(centre, reach_mm)
         centre = torch.tensor(np.asarray(centre, np.float32))
         return slices, self.points[slices] - centre
 
     def push(self, centre, radius: float) -> None:
         """Mass effect: the brain around `centre` moves outward as if a ball of `radius` grew
         there (r' = (r^3 - R^3)^(1/3) is where a point's tissue came from); bone and scalp stay."""
-        slices = self.space.grid_box(centre, radius * 3.5 + MOVE_MARGIN_MM)
+        slices = self.grid_box(centre, radius * 4.5)  # pushed points moved by < radius
         centre = torch.tensor(np.asarray(centre, np.float32))
         offsets = self.anatomy_points[slices] - centre
         distance = offsets.norm(dim=-1, keepdim=True).clamp(min=1e-3)

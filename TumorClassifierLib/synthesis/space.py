@@ -53,17 +53,6 @@ class AtlasSpace:
                                 align_corners=True)
         return sampled.reshape(volume.shape[1], *points_mm.shape[:-1])
 
-    def grid_box(self, centre_mm, reach_mm: float) -> tuple[slice, slice, slice]:
-        """Slices (k, j, i) of the grid voxels whose unmoved positions lie within `reach_mm` of
-        `centre_mm` along every axis (callers add what misalignment can move)."""
-        result = []
-        for axis, size, spacing in zip((2, 1, 0), self.shape, self.voxel_mm):
-            low = (centre_mm[axis] - reach_mm + 0.5) / spacing - 0.5
-            high = (centre_mm[axis] + reach_mm + 0.5) / spacing - 0.5
-            result.append(slice(int(np.clip(np.floor(low), 0, size)),
-                                int(np.clip(np.ceil(high) + 1, 0, size))))
-        return tuple(result)
-
 
 @functools.lru_cache(maxsize=2)
 def atlas_space(shape: tuple[int, int, int] = (64, 64, 64)) -> AtlasSpace:

@@ -3,11 +3,13 @@ into a cache folder of the user's that every Slicer version and the command line
 
     path = fetch_bundle("https://.../tumorclassifier-phantom-128.zip", sha256="ab12...")
 
-Offline or behind a proxy that blocks the download, a user downloads the same file by hand
-and puts it in `cache_dir()` (the error message says where): it is found there, checked, and
-used without any network. Proxies come from the usual HTTPS_PROXY / HTTP_PROXY / NO_PROXY
-variables. A download goes to a temporary name and is renamed only once its sha256 matches,
-so the cache never holds a half-written or wrong file.
+Downloads are kept under their sha256 (`cache_dir()/<sha256>/<file name>`), so two bundles
+published under the same file name never meet. Offline or behind a proxy that blocks the
+download, a user downloads the same file by hand and puts it in `cache_dir()` (the error message
+says where): it is found there by its sha256 and used without any network. Proxies come from
+the usual HTTPS_PROXY / HTTP_PROXY / NO_PROXY variables. A download goes to a temporary name
+and is renamed only once its sha256 matches, so the cache never holds a half-written or wrong
+file.
 """
 
 from __future__ import annotations
@@ -68,28 +70,45 @@ def fetch_bundle(url: str, sha256: str, cache: str | os.PathLike | None = None,
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise InputError(f"{url}: the sha256 must be 64 hexadecimal digits, not {sha256!r}")
     folder = Path(cache) if cache else cache_dir()
-    target = folder / file_name_of(url)
+    name = file_name_of(url)
+    target = folder / sha256 / name
     if target.is_file():
         found = sha256_of(target)
         if found != sha256:
             raise InputError(f"{target}: has sha256 {found}, not the expected {sha256}; "
-                             "delete it (or replace it with the right file) and try again")
+                             "delete it and try again")
         return target
+    placed = folder / name  # put there by hand
+    if placed.is_file() and sha256_of(placed) == sha256:
+        return placed
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(f"{folder}: cannot create the model cache "
                          f"({error.strerror or error})") from None
-    _download(url, sha256, target, progress)
+    hint = f"; or download it by hand and put it in {folder}"
+    if placed.is_file():
+        hint += f" ({placed} there has another sha256)"
+    try:
+        _download(url, sha256, target, progress, hint)
+    except InputError:
+        _remove_empty(target.parent)
+        raise
     return target
 
 
-def _download(url: str, sha256: str, target: Path, progress) -> None:
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty, or gone
+
+
+def _download(url: str, sha256: str, target: Path, progress, hint: str) -> None:
     if urllib.parse.urlparse(url).scheme not in ("https", "http"):
         raise InputError(f"{url}: only http(s) addresses are downloaded")
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     partial = Path(name)
-    hint = f"; or download it by hand and put it in {target.parent}"
     try:
         digest = hashlib.sha256()
         with os.fdopen(handle, "wb") as stream, \
@@ -108,7 +127,10 @@ def _download(url: str, sha256: str, target: Path, progress) -> None:
         if digest.hexdigest() != sha256:
             raise InputError(f"{url}: the downloaded file has sha256 {digest.hexdigest()}, not "
                              f"the expected {sha256}; nothing was kept")
+        partial.chmod(0o666 & ~_umask())  # mkstemp's 0600 would keep other users out
         os.replace(partial, target)
+    except InputError:
+        raise  # already one line naming the URL
     except urllib.error.HTTPError as error:
         raise InputError(f"{url}: the server answered {error.code} {error.reason}{hint}") \
             from None
@@ -118,3 +140,9 @@ def _download(url: str, sha256: str, target: Path, progress) -> None:
         raise InputError(f"{url}: the download failed ({error}){hint}") from None
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

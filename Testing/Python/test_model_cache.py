@@ -75,12 +75,30 @@ def test_downloaded_once_verified_and_loadable(server, bundle_bytes, tmp_path):
     seen = []
     path = fetch_bundle(f"{server.url}/tiny.zip", sha(bundle_bytes), cache=tmp_path,
                         progress=lambda done, total: seen.append((done, total)))
-    assert path == tmp_path / "tiny.zip" and path.read_bytes() == bundle_bytes
+    assert path == tmp_path / sha(bundle_bytes) / "tiny.zip"
+    assert path.read_bytes() == bundle_bytes
     assert seen[-1] == (len(bundle_bytes), len(bundle_bytes))
     assert fetch_bundle(f"{server.url}/tiny.zip", sha(bundle_bytes), cache=tmp_path) == path
     assert server.requests == ["/tiny.zip"]  # the second call did not download
     assert Classifier.from_bundle(path, device="cpu").metadata.name == "tiny-test"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.zip"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [sha(bundle_bytes)]
+    assert path.stat().st_mode & 0o777 == 0o666 & ~current_umask()  # readable by others too
+
+
+def current_umask() -> int:
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_two_bundles_under_one_file_name_are_kept_apart(server, bundle_bytes, tmp_path):
+    other = b"another bundle, published under the same file name"
+    (tmp_path / sha(other)).mkdir()
+    (tmp_path / sha(other) / "tiny.zip").write_bytes(other)
+    path = fetch_bundle(f"{server.url}/tiny.zip", sha(bundle_bytes), cache=tmp_path)
+    assert path.read_bytes() == bundle_bytes
+    assert (tmp_path / sha(other) / "tiny.zip").read_bytes() == other
 
 
 def test_a_file_placed_by_hand_is_used_without_any_network(bundle_bytes, tmp_path):
@@ -89,15 +107,17 @@ def test_a_file_placed_by_hand_is_used_without_any_network(bundle_bytes, tmp_pat
     assert fetch_bundle(url, sha(bundle_bytes), cache=tmp_path) == tmp_path / "tiny.zip"
 
 
-def test_a_wrong_file_in_the_cache_is_named_not_used(bundle_bytes, tmp_path):
+def test_a_wrong_file_placed_by_hand_is_named_not_used(bundle_bytes, tmp_path):
     (tmp_path / "tiny.zip").write_bytes(b"something else")
-    with pytest.raises(InputError, match=r"tiny.zip: has sha256 .* not the expected"):
+    with pytest.raises(InputError, match=r"tiny.zip there has another sha256"):
         fetch_bundle("https://unreachable.invalid/tiny.zip", sha(bundle_bytes), cache=tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny.zip"]  # nothing else left
 
 
 def test_wrong_checksum_keeps_nothing(server, bundle_bytes, tmp_path):
-    with pytest.raises(InputError, match="not the expected .* nothing was kept"):
+    with pytest.raises(InputError, match="not the expected .* nothing was kept") as caught:
         fetch_bundle(f"{server.url}/tiny.zip", "0" * 64, cache=tmp_path)
+    assert str(caught.value).count(server.url) == 1  # one message, not one inside another
     assert list(tmp_path.iterdir()) == []
 
 
@@ -139,7 +159,8 @@ def test_cli_fetch_model(server, bundle_bytes, tmp_path):
     command = [sys.executable, "-m", "TumorClassifierLib.cli", "fetch-model",
                f"{server.url}/tiny.zip", "--sha256", sha(bundle_bytes), "--cache", str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == str(tmp_path / "tiny.zip")
+    assert done.returncode == 0
+    assert done.stdout.strip() == str(tmp_path / sha(bundle_bytes) / "tiny.zip")
     bad = subprocess.run(command[:-3] + ["1" * 64, "--cache", str(tmp_path / "x")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and \

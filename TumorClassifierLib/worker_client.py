@@ -213,8 +213,9 @@ class WorkerProcess:
         self._exit_reported = True
         code = self.process.returncode
         messages = []
+        last = self.last_error_line()
         reason = (f"the classification worker stopped unexpectedly (exit code {code})"
-                  + self._log_hint())
+                  + (f": {last}" if last else "") + self._log_hint())
         for request_id in sorted(self._pending):
             messages.append({"type": "error", "id": request_id, "kind": "worker",
                              "message": reason})
@@ -224,6 +225,15 @@ class WorkerProcess:
 
     def _log_hint(self) -> str:
         return f"; its log: {self.log_path}" if self.log_path.is_file() else ""
+
+    def last_error_line(self) -> str:
+        """The last line the worker wrote to its log that is not part of a traceback's body:
+        with a Python failure, the exception itself (e.g. a broken torch import)."""
+        lines = [line for line in self.log_tail().splitlines() if line.strip()]
+        for line in reversed(lines):
+            if not line[0].isspace() and not line.startswith("Traceback"):
+                return line.strip()[:300]
+        return ""
 
     def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
         try:

@@ -190,3 +190,21 @@ def test_the_modules_uncompressed_heatmap_holds_the_same_map(worker, tiny_bundle
     wrong = worker.wait(worker.send(classify_request(path, tmp_path, tiny_bundle,
                                                      heatmap_format="png")), ANSWER_TIMEOUT)
     assert wrong["type"] == "error" and "heatmap_format must be one of" in wrong["message"]
+
+
+def test_a_worker_that_dies_on_start_says_why_in_its_message(tmp_path):
+    """A broken PyTorch (here a stand-in package that fails to import) is named in the error,
+    not only in a log nobody is shown."""
+    broken = tmp_path / "broken" / "torch"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('libtorch_cpu.so: cannot open "
+                                        "shared object file')\n", encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "broken"))
+    worker = WorkerProcess(env=env, log_path=tmp_path / "worker.log")
+    worker.start()
+    with pytest.raises(WorkerError) as caught:
+        worker.wait_ready(READY_TIMEOUT)
+    message = str(caught.value)
+    assert "stopped unexpectedly" in message
+    assert "ImportError: libtorch_cpu.so: cannot open shared object file" in message
+    worker.close()

@@ -84,9 +84,24 @@ def cmake_value(cmake: Path, name: str) -> str | None:
 
 def export_public(root: Path, target: Path) -> Path:
     """The public repository: this history with the default model's weights left out of every
-    commit (the extension build downloads them; CMake/TumorClassifierDefaultWeights.cmake)."""
+    commit (the extension build downloads them; CMake/TumorClassifierDefaultWeights.cmake).
+    Tracked files changed in the working tree since the last commit (the URL lines that
+    --write just wrote) go in as one more commit, so that what is published is what was
+    written, not the committed HEAD."""
     subprocess.run(["git", "clone", "--quiet", "--no-local", str(root), str(target)], check=True,
                    capture_output=True)
+    changed = subprocess.run(["git", "diff", "--name-only", "HEAD"], cwd=root, check=True,
+                             capture_output=True, text=True).stdout.split()
+    changed = [name for name in changed if name != WEIGHTS and (root / name).is_file()]
+    if changed:
+        for name in changed:
+            shutil.copy2(root / name, target / name)
+        subprocess.run(["git", "add", "--", *changed], cwd=target, check=True,
+                       capture_output=True)
+        subprocess.run(["git", "-c", "user.name=TumorClassifier release", "-c",
+                        "user.email=release@localhost", "commit", "--quiet", "-m",
+                        "Release settings (scripts/release.py --write)"], cwd=target, check=True,
+                       capture_output=True)
     environment = dict(os.environ, FILTER_BRANCH_SQUELCH_WARNING="1")
     subprocess.run(["git", "filter-branch", "--force", "--index-filter",
                     f"git rm -q --cached --ignore-unmatch {WEIGHTS}", "--", "--all"],
@@ -194,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"public repository: {args.export_public} ({clone_size_mb(args.export_public):.1f} "
               f"MB as a full clone); upload {WEIGHTS} to the release "
               f"{default_model(args.root)['name']}")
-    results = checks(repository, cmake, args.root, measure_clone=not args.skip_clone_size)
+    # What the Index will see: the exported repository when there is one.
+    checked = args.export_public or args.root
+    results = checks(repository, checked / "CMakeLists.txt", checked,
+                     measure_clone=not args.skip_clone_size)
     width = max(len(name) for name, _, _ in results)
     for name, passed, detail in results:
         print(f"{'pass' if passed else 'FAIL'}  {name:<{width}}  {detail}")

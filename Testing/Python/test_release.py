@@ -134,3 +134,17 @@ def test_build_downloads_missing_weights_once_and_checks_them(tmp_path, weights_
     requests = len(server.requests)
     assert configure(hashlib.sha256(data).hexdigest()).returncode == 0
     assert len(server.requests) == requests  # present: not downloaded again
+
+
+def test_the_public_export_holds_what_write_wrote_not_the_committed_head(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    git(source, "init", "-q", "-b", "main")
+    (source / "CMakeLists.txt").write_text('set(EXTENSION_HOMEPAGE "")\n')
+    git(source, "add", "-A")
+    git(source, "commit", "-q", "-m", "start")
+    written = 'set(EXTENSION_HOMEPAGE "https://github.com/example/SlicerTumorClassifier")\n'
+    (source / "CMakeLists.txt").write_text(written)  # as --write leaves it, uncommitted
+    public = release.export_public(source, tmp_path / "public")
+    assert git(public, "show", "HEAD:CMakeLists.txt") == written
+    assert len(git(public, "log", "--format=%H").split()) == 2

@@ -290,6 +290,7 @@ class ClassificationJob:
         self.onFinished = onFinished
         self.showResults = showResults
         self.requestId = None
+        self.worldAtStart = None  # the input's local-to-world matrix when it was hardened
         self.status = "running"
         self.message = ""
         self.result = None
@@ -476,7 +477,7 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         `onFinished(job)` is called once, on the main thread, when it is done, failed or
         cancelled. The node itself is never changed: a copy with its parent transforms
         hardened goes to the worker."""
-        from TumorClassifierLib.mrml_bridge import node_to_world_volume
+        from TumorClassifierLib.mrml_bridge import local_to_world, node_to_world_volume
         from TumorClassifierLib.volume import write_volume
         if self.job is not None and not self.job.finished:
             raise RuntimeError(_("A classification is already running; cancel it first."))
@@ -486,6 +487,7 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         job = ClassificationJob(volumeNode, folder, onProgress, onFinished, showResults)
         try:
             path = os.path.join(folder, "input.nrrd")
+            job.worldAtStart = local_to_world(volumeNode)
             write_volume(node_to_world_volume(volumeNode), path, compress=False)
             self.startWorker()
             job.requestId = self.worker.send({
@@ -521,7 +523,8 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
             job.result = ClassificationResult.from_dict(
                 record, read_own_volume(message["files"]["heatmap"]))
             if job.showResults:
-                job.nodes = self.showResults(job.inputNode, job.result)
+                job.nodes = self.showResults(job.inputNode, job.result,
+                                             worldAtStart=job.worldAtStart)
         except Exception as error:
             logging.exception("TumorClassifier: could not load the worker's results")
             self._finish("failed", _("Could not load the results: {error}").format(error=error))
@@ -634,9 +637,9 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
             self._requestHandlers.pop(requestId, None)
 
     # -- the scene ------------------------------------------------------------------------
-    def showResults(self, volumeNode, result, opacity=0.5):
+    def showResults(self, volumeNode, result, opacity=0.5, worldAtStart=None):
         from TumorClassifierLib.mrml_bridge import show_result
-        nodes = show_result(slicer.mrmlScene, volumeNode, result, opacity)
+        nodes = show_result(slicer.mrmlScene, volumeNode, result, opacity, worldAtStart)
         slicer.util.setSliceViewerLayers(background=volumeNode, foreground=nodes["heatmap"],
                                          foregroundOpacity=opacity, fit=False)
         slicer.modules.plots.logic().ShowChartInLayout(nodes["chart"])

@@ -59,6 +59,15 @@ def node_to_world_volume(node) -> Volume:
     return _hardened_clone_volume(node)
 
 
+def local_to_world(node) -> np.ndarray | None:
+    """The 4x4 (RAS) matrix from the node's own coordinates to the world, as its parent
+    transforms stand now; the identity without one; None under a non-linear transform."""
+    transform = node.GetParentTransformNode()
+    if transform is None:
+        return np.eye(4)
+    return _matrix_to_world(transform) if transform.IsTransformToWorldLinear() else None
+
+
 def _matrix_to_world(transform) -> np.ndarray:
     import vtk
     matrix = vtk.vtkMatrix4x4()
@@ -130,16 +139,19 @@ def _read_color_file(path: Path) -> list[tuple[str, tuple[float, ...]]]:
     return entries
 
 
-def show_result(scene, input_node, result, opacity: float = 0.5) -> dict:
+def show_result(scene, input_node, result, opacity: float = 0.5,
+                world_at_start: np.ndarray | None = None) -> dict:
     """Put a ClassificationResult in the scene, next to `input_node`: the heatmap volume
     (the input's exact geometry, Inferno, window 0..1, near-zero transparent), a probability
     table and a bar chart. Re-running on the same input replaces its earlier outputs.
     `result.heatmap` is in world coordinates, as computed from `node_to_world_volume`; it is
-    placed under the input's parent transform."""
+    placed under the input's parent transform. `world_at_start`: `local_to_world(input_node)`
+    when that world volume was made - a transform changed during the run then moves the
+    heatmap with the anatomy instead of leaving it where the anatomy was."""
     heatmap = _output_node(scene, input_node, "heatmap", "vtkMRMLScalarVolumeNode",
                            f"{input_node.GetName()} Grad-CAM")
     volume_to_node(result.heatmap, scene, heatmap.GetName(), node=heatmap)
-    _follow_parent_transform(heatmap, input_node)
+    _follow_parent_transform(heatmap, input_node, world_at_start)
     _style_heatmap(scene, heatmap)
     table = _output_node(scene, input_node, "table", "vtkMRMLTableNode",
                          f"{input_node.GetName()} class probabilities")
@@ -150,18 +162,22 @@ def show_result(scene, input_node, result, opacity: float = 0.5) -> dict:
     return {"heatmap": heatmap, "table": table, "chart": chart}
 
 
-def _follow_parent_transform(heatmap, input_node) -> None:
-    """The heatmap arrives in world coordinates (it was computed on the hardened input). Under
-    a linear parent transform it is moved into the input's own coordinates and put under the
-    same transform, so that it stays on the anatomy when the transform changes; under a
-    non-linear one it stays in world coordinates, where it was computed."""
+def _follow_parent_transform(heatmap, input_node, world_at_start=None) -> None:
+    """The heatmap arrives in world coordinates as they were when the input was hardened. It
+    is moved into the input's own coordinates with that transform and put under the input's
+    parent transform now, so that it sits on the anatomy however the transform changed since;
+    when the input was or is under a non-linear transform it stays in world coordinates."""
     transform = input_node.GetParentTransformNode()
-    if transform is None or not transform.IsTransformToWorldLinear():
+    start = local_to_world(input_node) if world_at_start is None else world_at_start
+    if transform is None and np.allclose(start, np.eye(4)):
         heatmap.SetAndObserveTransformNodeID(None)
         return
-    ijk_to_local = np.linalg.inv(_matrix_to_world(transform)) @ _ijk_to_ras(heatmap)
+    if (transform is not None and not transform.IsTransformToWorldLinear()) or start is None:
+        heatmap.SetAndObserveTransformNodeID(None)
+        return
+    ijk_to_local = np.linalg.inv(start) @ _ijk_to_ras(heatmap)
     heatmap.SetIJKToRASMatrix(_vtk_matrix(ijk_to_local))
-    heatmap.SetAndObserveTransformNodeID(transform.GetID())
+    heatmap.SetAndObserveTransformNodeID(transform.GetID() if transform is not None else None)
 
 
 def _output_node(scene, input_node, role: str, class_name: str, name: str):

@@ -277,3 +277,33 @@ def overlay_share_on_lesion(scene, scan, heatmap, lesion, transform) -> float:
     dilated = sitk.GetArrayFromImage(sitk.BinaryDilate(
         sitk.GetImageFromArray(lesion.array.astype(np.uint8)), [1, 1, 1]))
     return float((dilated[tuple(np.clip(voxels, 0, np.array(dilated.shape) - 1).T)] > 0).mean())
+
+
+def test_a_transform_changed_during_the_run_moves_the_heatmap_with_the_anatomy(scene,
+                                                                                sample_case):
+    """The worker classified the volume hardened at the start; the user then moved the scan
+    50 mm before the result came back. Placed with the start's matrix, the heatmap is on the
+    lesion; placed with the transform as it is at the end (the old way), it is not."""
+    from dataclasses import replace
+
+    from TumorClassifierLib.mrml_bridge import local_to_world
+    scan = load_with_slicer(scene, sample_case.path)
+    scan.GetDisplayNode().SetAndObserveColorNodeID("vtkMRMLColorTableNodeGrey")
+    transform = rigid_transform(scene)
+    scan.SetAndObserveTransformNodeID(transform.GetID())
+    lesion = read_volume(sample_case.lesion_mask)
+    world_at_start = local_to_world(scan)
+    world = node_to_world_volume(scan)  # what the worker received
+    result = replace(lesion_result(sample_case),
+                     heatmap=world.with_array(lesion.array.astype(np.float32)))
+    current = vtk.vtkMatrix4x4()
+    transform.GetMatrixTransformToParent(current)
+    moved = vtk.vtkTransform()
+    moved.Translate(50.0, 0.0, 0.0)
+    moved.Concatenate(current)
+    transform.SetMatrixTransformToParent(moved.GetMatrix())  # during the run
+    stale = show_result(scene, scan, result)["heatmap"]
+    assert overlay_share_on_lesion(scene, scan, stale, lesion, transform) < 0.5
+    heatmap = show_result(scene, scan, result, world_at_start=world_at_start)["heatmap"]
+    assert heatmap.GetTransformNodeID() == transform.GetID()
+    assert overlay_share_on_lesion(scene, scan, heatmap, lesion, transform) > 0.95

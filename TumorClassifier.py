@@ -380,15 +380,31 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
 
     @staticmethod
     def _installTorch(askConfirmation, minimum):
+        """PyTorch with the PyTorch extension's installer, light-the-torch (it picks the build
+        that fits the GPU, or the CPU build), run in its own process. Not through
+        PyTorchUtilsLogic.installTorch: that imports torch into the application afterwards
+        (and installs torchvision), and torch must only ever run in the worker."""
+        import importlib
+        import importlib.util
+
+        from TumorClassifierLib.requirements import installed_version
         try:
             import PyTorchUtils
         except ImportError:
             slicer.util.errorDisplay(_("Install the PyTorch extension from the Extensions "
                                        "Manager first, then restart Slicer."))
             return False
-        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-        return torchLogic.installTorch(askConfirmation=askConfirmation,
-                                       torchVersionRequirement=f">={minimum}") is not None
+        requirement = f"torch>={minimum}"
+        if askConfirmation and not slicer.util.confirmOkCancelDisplay(_(
+                "Tumor Classifier needs PyTorch ({requirement}). Download and install it now "
+                "with the PyTorch extension's installer? It picks the build for your GPU, or "
+                "the CPU build; this can take some minutes.").format(requirement=requirement)):
+            return False
+        if importlib.util.find_spec("light_the_torch") is None:
+            PyTorchUtils.PyTorchUtilsLogic._installLightTheTorch()
+        slicer.util._executePythonModule("light_the_torch", ["install", requirement])
+        importlib.invalidate_caches()
+        return installed_version("torch") is not None
 
     @staticmethod
     def _pipInstall(packages):

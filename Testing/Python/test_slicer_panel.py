@@ -355,3 +355,40 @@ def test_the_in_slicer_self_test_passes_here(app):
     module = app.module()
     test = module.TumorClassifierTest()
     test.runTest()
+
+
+def test_a_first_pytorch_install_runs_in_its_own_process_and_imports_nothing(app, samples,
+                                                                            monkeypatch):
+    """No torch yet: the panel asks, then runs the PyTorch extension's installer
+    (light-the-torch) as a separate process for torch alone - never PyTorchUtils' installTorch,
+    which imports torch into the application and adds torchvision."""
+    import types
+
+    from TumorClassifierLib import requirements
+    widget, volume = panel_with(app, samples["HGG"])
+    ran = []
+
+    class PyTorchUtilsLogic:
+        @staticmethod
+        def _installLightTheTorch():
+            ran.append("pip install light-the-torch")
+
+        def installTorch(self, *args, **kwargs):
+            pytest.fail("PyTorchUtilsLogic.installTorch imports torch into the application")
+
+    monkeypatch.setitem(sys.modules, "PyTorchUtils",
+                        types.SimpleNamespace(PyTorchUtilsLogic=PyTorchUtilsLogic))
+    real_version = requirements.installed_version
+
+    def installed_version(name):  # torch is missing until the installer has run
+        if name == "torch" and not any(isinstance(step, tuple) for step in ran):
+            return None
+        return real_version(name)
+    monkeypatch.setattr(requirements, "installed_version", installed_version)
+    monkeypatch.setattr(slicer.util, "_executePythonModule",
+                        lambda module, arguments: ran.append((module, list(arguments))),
+                        raising=False)
+    assert widget.logic.ensureDependencies(askConfirmation=True)
+    assert ("light_the_torch", ["install", f"torch>={requirements.MINIMUM_VERSIONS['torch']}"]) \
+        in ran
+    assert app.messages[0][0] == "confirm" and "PyTorch" in app.messages[0][1]

@@ -520,13 +520,19 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         return job
 
     def cancel(self, message=None):
-        """Stop the running classification at once (the worker is killed: even the network
-        stops); the scene is left as it was. The next classification starts a new worker."""
-        if self.job is None or self.job.finished:
+        """Stop the running classification and any console request (classifyFiles,
+        fetchModel) at once: the worker is killed, so even the network stops, and every caller
+        waiting for an answer gets "cancelled". The scene is left as it was. The next
+        classification starts a new worker."""
+        running = self.job is not None and not self.job.finished
+        if not running and not self._requestHandlers:
             return
+        message = message or _("Cancelled; the scene was not changed.")
         if self.worker is not None:
-            self.worker.kill()
-        self._finish("cancelled", message or _("Cancelled; the scene was not changed."))
+            self.worker.kill(message)
+        if running:
+            self._finish("cancelled", message)
+        self.pollWorker()  # hand "cancelled" to the console callers now
 
     def _loadResult(self, message):
         from TumorClassifierLib.result import ClassificationResult
@@ -636,6 +642,10 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         requestId = worker.send(request)
         answers = []
         self._requestHandlers[requestId] = answers.append
+        closeEvent = slicer.mrmlScene.StartCloseEvent
+        observing = not self.hasObserver(slicer.mrmlScene, closeEvent, self._onSceneClose)
+        if observing:  # a scene close cancels console requests too
+            self.addObserver(slicer.mrmlScene, closeEvent, self._onSceneClose)
         try:
             while True:
                 self.pollWorker()  # the timer may poll too: both hand this request's answers on
@@ -651,6 +661,8 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
                 time.sleep(0.02)
         finally:
             self._requestHandlers.pop(requestId, None)
+            if observing:
+                self.removeObserver(slicer.mrmlScene, closeEvent, self._onSceneClose)
 
     # -- the scene ------------------------------------------------------------------------
     def showResults(self, volumeNode, result, opacity=0.5, worldAtStart=None):

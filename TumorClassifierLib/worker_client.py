@@ -47,6 +47,7 @@ class WorkerProcess:
         self._pending: set[str] = set()
         self._reader_queue: queue.Queue | None = None
         self._exit_reported = False
+        self._after_kill: list[dict] = []  # what poll() says once after kill()
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -72,6 +73,7 @@ class WorkerProcess:
         self._decoder = LineDecoder()
         self._pending.clear()
         self._exit_reported = False
+        self._after_kill = []
         self.info = {}
         self._reader_queue = None
         if not _set_non_blocking(self.process.stdout):
@@ -85,10 +87,15 @@ class WorkerProcess:
     def busy(self) -> bool:
         return bool(self._pending)
 
-    def kill(self) -> None:
-        """End the worker and anything it started, now. Pending requests are dropped."""
+    def kill(self, reason: str = "cancelled") -> None:
+        """End the worker and anything it started, now. Each request still pending gets an
+        error answer of kind "cancelled" saying `reason`, followed by an "exited" message, from
+        the next poll(): whoever waits for an answer hears that there will be none."""
         if self.process is None:
             return
+        self._after_kill = [{"type": "error", "id": request_id, "kind": "cancelled",
+                             "message": reason} for request_id in sorted(self._pending)]
+        self._after_kill.append({"type": "exited", "returncode": None, "message": reason})
         if self.process.poll() is None:
             _kill_tree(self.process)
             try:
@@ -131,7 +138,8 @@ class WorkerProcess:
         last message is {"type": "exited", "returncode": N, "message": ...}, and each request
         that was still pending first gets an error answer."""
         if self.process is None:
-            return []
+            messages, self._after_kill = self._after_kill, []
+            return messages
         exited = self.process.poll() is not None  # before reading: then nothing is missed
         finishing = exited and not self._exit_reported
         messages = self._decoder.feed(self._read_available() + ("\n" if finishing else ""))

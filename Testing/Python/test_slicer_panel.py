@@ -392,3 +392,25 @@ def test_a_first_pytorch_install_runs_in_its_own_process_and_imports_nothing(app
     assert ("light_the_torch", ["install", f"torch>={requirements.MINIMUM_VERSIONS['torch']}"]) \
         in ran
     assert app.messages[0][0] == "confirm" and "PyTorch" in app.messages[0][1]
+
+
+def test_a_console_batch_is_cancelled_within_two_seconds_by_cancel_or_a_scene_close(
+        app, samples, tmp_path):
+    """classifyFiles from the console shares the worker with the panel: Cancel (the logic's,
+    which the panel's button calls) or closing the scene ends it with a "cancelled" error
+    within 2 s, never a hang."""
+    import qt
+    widget, volume = panel_with(app, samples["HGG"])
+    logic = widget.logic
+    paths = [case.path for case in samples.values()]  # half a minute of work
+    for name, trigger in (("cancel", logic.cancel),
+                          ("scene close", lambda: slicer.mrmlScene.Clear(0))):
+        pressed = []
+
+        def press(trigger=trigger, pressed=pressed):
+            pressed.append(time.monotonic())
+            trigger()
+        qt.QTimer.singleShot(3000, press)
+        with pytest.raises(RuntimeError, match="Cancelled"):
+            logic.classifyFiles(paths, tmp_path / name.replace(" ", "_"))
+        assert pressed and time.monotonic() - pressed[0] < 2.0, name

@@ -208,3 +208,16 @@ def test_a_worker_that_dies_on_start_says_why_in_its_message(tmp_path):
     assert "stopped unexpectedly" in message
     assert "ImportError: libtorch_cpu.so: cannot open shared object file" in message
     worker.close()
+
+
+def test_killing_the_worker_tells_every_waiting_request_it_was_cancelled(tiny_bundle, samples,
+                                                                          tmp_path):
+    worker = started(tmp_path)
+    request_id = worker.send(classify_request(samples["HGG"].path, tmp_path, tiny_bundle))
+    worker.kill("Cancelled: the scene was closed.")
+    messages = worker.poll()
+    assert messages[0] == {"type": "error", "id": request_id, "kind": "cancelled",
+                           "message": "Cancelled: the scene was closed."}
+    assert messages[-1]["type"] == "exited" and worker.poll() == []
+    with pytest.raises(WorkerError, match="not running"):
+        worker.wait(request_id, 1)

@@ -335,7 +335,6 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         rest with pip while the installed torch, numpy, SimpleITK and vtk are held at their
         versions. Returns False if declined or impossible (the user has been told why)."""
         from TumorClassifierLib.requirements import (
-            MINIMUM_VERSIONS,
             SLICER_PIP_PACKAGES,
             describe_problems,
             installed_version,
@@ -348,7 +347,7 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         try:
             torchVersion = installed_version("torch")
             if torchVersion is None:
-                if not self._installTorch(askConfirmation, MINIMUM_VERSIONS["torch"]):
+                if not self._installTorch(askConfirmation):
                     return False
             elif missing_or_old(("torch",)):
                 slicer.util.errorDisplay(_(
@@ -379,7 +378,7 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
             self.installing = False
 
     @staticmethod
-    def _installTorch(askConfirmation, minimum):
+    def _installTorch(askConfirmation):
         """PyTorch with the PyTorch extension's installer, light-the-torch (it picks the build
         that fits the GPU, or the CPU build), run in its own process. Not through
         PyTorchUtilsLogic.installTorch: that imports torch into the application afterwards
@@ -387,22 +386,23 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         import importlib
         import importlib.util
 
-        from TumorClassifierLib.requirements import installed_version
+        from TumorClassifierLib.requirements import installed_version, requirement
         try:
             import PyTorchUtils
         except ImportError:
             slicer.util.errorDisplay(_("Install the PyTorch extension from the Extensions "
                                        "Manager first, then restart Slicer."))
             return False
-        requirement = f"torch>={minimum}"
+        torchRequirement = requirement("torch")
         if askConfirmation and not slicer.util.confirmOkCancelDisplay(_(
                 "Tumor Classifier needs PyTorch ({requirement}). Download and install it now "
                 "with the PyTorch extension's installer? It picks the build for your GPU, or "
-                "the CPU build; this can take some minutes.").format(requirement=requirement)):
+                "the CPU build; this can take some minutes.").format(
+                    requirement=torchRequirement)):
             return False
         if importlib.util.find_spec("light_the_torch") is None:
             PyTorchUtils.PyTorchUtilsLogic._installLightTheTorch()
-        slicer.util._executePythonModule("light_the_torch", ["install", requirement])
+        slicer.util._executePythonModule("light_the_torch", ["install", torchRequirement])
         importlib.invalidate_caches()
         return installed_version("torch") is not None
 

@@ -339,9 +339,11 @@ def test_console_fetch_model_downloads_through_the_worker(app, tmp_path, monkeyp
         path = widget.logic.fetchModel(f"{server.url}/tiny.zip",
                                        hashlib.sha256(data).hexdigest(),
                                        onProgress=lambda stage, f: stages.append(stage))
-        assert Path(path) == tmp_path / "cache" / "tiny.zip" and "downloading the model" in stages
+        digest = hashlib.sha256(data).hexdigest()
+        assert Path(path) == tmp_path / "cache" / digest / "tiny.zip"
+        assert "downloading the model" in stages
         with pytest.raises(RuntimeError, match="not the expected"):
-            widget.logic.fetchModel(f"{server.url}/tiny.zip", "0" * 64)  # cached file differs
+            widget.logic.fetchModel(f"{server.url}/tiny.zip", "0" * 64)  # another hash
         assert widget.logic.modelClasses(path)[0] == ("HGG", "High-grade glioma")
         widget.cleanup()
     finally:

@@ -132,6 +132,8 @@ def test_cancel_during_the_network_ends_the_process_within_a_second(samples, tmp
     start = time.monotonic()
     worker.kill()
     assert process.poll() is not None and time.monotonic() - start < 1.0
+    cancelled, exited = worker.poll()  # what the waiters hear, once
+    assert (cancelled["id"], cancelled["kind"], exited["type"]) == ("1", "cancelled", "exited")
     assert worker.poll() == [] and not worker.alive and not worker.busy
     assert not out.exists() or not any(out.iterdir())  # nothing half-written
     with pytest.raises(WorkerError):

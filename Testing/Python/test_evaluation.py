@@ -130,6 +130,7 @@ def test_calibration_metrics_by_hand():
     assert m["wrong_at_0.9_or_above"] == 0 and m["highest_wrong_confidence"] == 0.5
 
 
+@pytest.mark.slow
 def test_evaluate_synthetic_heads_reports_accuracy_heatmap_and_calibration(tmp_path):
     from TumorClassifierLib.bundle import save_bundle
     from TumorClassifierLib.evaluation.synthetic import evaluate_synthetic

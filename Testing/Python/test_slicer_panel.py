@@ -396,6 +396,7 @@ def test_a_first_pytorch_install_runs_in_its_own_process_and_imports_nothing(app
     assert app.messages[0][0] == "confirm" and "PyTorch" in app.messages[0][1]
 
 
+@pytest.mark.slow
 def test_a_console_batch_is_cancelled_within_two_seconds_by_cancel_or_a_scene_close(
         app, samples, tmp_path):
     """classifyFiles from the console shares the worker with the panel: Cancel (the logic's,

@@ -43,6 +43,7 @@ def test_the_input_is_z_scored_inside_the_brain_and_zero_outside(family):
     assert head.lesion.any()
 
 
+@pytest.mark.slow
 def test_each_class_puts_its_lesion_where_radiology_says():
     for n in range(3):
         assert not draw_head((5, n), "HEALTHY", "lumpy", SHAPE).lesion.any()

@@ -228,15 +228,21 @@ def test_world_volume_resamples_a_non_linear_parent_on_a_clone_that_is_removed(s
         world.array, volume.array)
 
 
-def test_heatmap_under_a_rotated_and_shifted_parent_stays_on_the_lesion(scene, sample_case):
-    """The worker classifies the hardened (world) volume; its heatmap comes back in world
-    coordinates. Shown through show_result, the rendered overlay must still cover the lesion
-    wherever the transform puts the scan, and follow the transform when it changes."""
+def scan_under_a_transform(scene, sample_case):
+    """(the sample loaded by Slicer, grey, under a rigid transform; that transform; its
+    lesion mask as a Volume)."""
     scan = load_with_slicer(scene, sample_case.path)
     scan.GetDisplayNode().SetAndObserveColorNodeID("vtkMRMLColorTableNodeGrey")
     transform = rigid_transform(scene)
     scan.SetAndObserveTransformNodeID(transform.GetID())
-    lesion = read_volume(sample_case.lesion_mask)
+    return scan, transform, read_volume(sample_case.lesion_mask)
+
+
+def test_heatmap_under_a_rotated_and_shifted_parent_stays_on_the_lesion(scene, sample_case):
+    """The worker classifies the hardened (world) volume; its heatmap comes back in world
+    coordinates. Shown through show_result, the rendered overlay must still cover the lesion
+    wherever the transform puts the scan, and follow the transform when it changes."""
+    scan, transform, lesion = scan_under_a_transform(scene, sample_case)
     world = node_to_world_volume(scan)
     result = lesion_result(sample_case)
     from dataclasses import replace
@@ -287,11 +293,7 @@ def test_a_transform_changed_during_the_run_moves_the_heatmap_with_the_anatomy(s
     from dataclasses import replace
 
     from TumorClassifierLib.mrml_bridge import local_to_world
-    scan = load_with_slicer(scene, sample_case.path)
-    scan.GetDisplayNode().SetAndObserveColorNodeID("vtkMRMLColorTableNodeGrey")
-    transform = rigid_transform(scene)
-    scan.SetAndObserveTransformNodeID(transform.GetID())
-    lesion = read_volume(sample_case.lesion_mask)
+    scan, transform, lesion = scan_under_a_transform(scene, sample_case)
     world_at_start = local_to_world(scan)
     world = node_to_world_volume(scan)  # what the worker received
     result = replace(lesion_result(sample_case),

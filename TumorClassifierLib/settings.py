@@ -141,7 +141,7 @@ class SyntheticConfig:
     """`train --synthetic`: heads drawn at training time (synthesis/) instead of a manifest.
     The optimiser, batch, precision, seed and time limit come from TrainingConfig; an
     evaluation every `evaluate_every` samples plays the part of an epoch (learning-rate
-    plateau, early stopping, checkpoints)."""
+    plateau, early stopping, checkpoints, `--max-epochs`)."""
     held_out_family: str = field(default="cluster", metadata=choices(SYNTHETIC_FAMILIES))
     # (never drawn for training; the best checkpoint is chosen on it)
     max_samples: int = 0  # stop after this many training heads in all (0: no limit)

@@ -157,6 +157,8 @@ def _finished(state: TrainingState, config: TrainingConfig, synthetic: Synthetic
     seen = state.epoch * synthetic.evaluate_every
     if synthetic.max_samples and seen >= synthetic.max_samples:
         return True
+    if state.epoch >= config.max_epochs:  # an evaluation stretch is this run's epoch
+        return True
     return state.epoch > 0 and state.should_stop_early(config, started)
 
 

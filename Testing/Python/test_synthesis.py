@@ -24,6 +24,7 @@ def lesion_centre_mm(head) -> np.ndarray:
     return space.grid_mm[head.lesion].mean(0).numpy()
 
 
+@pytest.mark.slow
 def test_the_same_seed_draws_the_same_head_and_another_seed_another():
     first = draw_head((7, 0, 3), "METS", "field", SHAPE)
     again = draw_head((7, 0, 3), "METS", "field", SHAPE)
@@ -85,6 +86,7 @@ def test_the_slice_operator_keeps_constants_and_thick_slices_blur():
     assert thick.std() < 0.75 * thin.std()
 
 
+@pytest.mark.slow
 def test_the_dataset_is_indexed_by_seed_whatever_the_offset():
     whole = SyntheticHeads(seed=4, stream=0, families=("lumpy", "sdf"), length=10, shape=SHAPE)
     later = SyntheticHeads(seed=4, stream=0, families=("lumpy", "sdf"), length=3, shape=SHAPE,
@@ -96,6 +98,7 @@ def test_the_dataset_is_indexed_by_seed_whatever_the_offset():
         later[3]
 
 
+@pytest.mark.slow
 def test_left_right_flips_flip_only_the_left_right_axis():
     plain = SyntheticHeads(seed=2, stream=0, families=("lumpy",), length=12, shape=SHAPE)
     flipped = SyntheticHeads(seed=2, stream=0, families=("lumpy",), length=12, shape=SHAPE,

@@ -56,6 +56,7 @@ def test_a_run_logs_its_progress_and_a_resumed_run_ends_where_a_whole_one_does(t
     assert inference.heatmap_level == 0  # the 32^3 grid of 7.5 mm cells is the input's own
 
 
+@pytest.mark.slow
 def test_max_epochs_counts_evaluation_stretches(tmp_path):
     from dataclasses import replace
     out = train_synthetic(tmp_path / "one", replace(CONFIG, max_epochs=1), synthetic(0), TINY,

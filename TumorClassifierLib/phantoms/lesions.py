@@ -138,7 +138,7 @@ def paint_meningioma(canvas: Canvas, rng: np.random.Generator) -> None:
     base = np.asarray(sample_point(sites[site], rng))
     # Grow inwards from the dura: the centre sits inside the brain by most of a radius.
     radius = rng.uniform(10, 25)
-    inward = _inward_direction(tissues, base) if site != "falx" else \
+    inward = inward_direction(tissues, base) if site != "falx" else \
         np.array([np.sign(base[0] - MIDLINE_I) or 1.0, 0.0, 0.0])
     centre = tuple(base + inward * radius * rng.uniform(0.3, 0.7))
     canvas.push(centre, radius * rng.uniform(0.6, 0.9))
@@ -153,7 +153,7 @@ def paint_meningioma(canvas: Canvas, rng: np.random.Generator) -> None:
     _mark(canvas, slices, tumour)
 
 
-def _inward_direction(tissues, point) -> np.ndarray:
+def inward_direction(tissues, point) -> np.ndarray:
     """Unit vector (i, j, k) pointing into the brain from a point on its surface."""
     i, j, k = (int(round(v)) for v in point)
     distance = tissues.surface_distance

@@ -12,7 +12,7 @@ import numpy as np
 
 from .anatomy import CPA, IAC, MIDLINE_I, SELLA, Canvas, sample_point, soft_ball
 from .lesion_forms import draw_look, paint_body
-from .lesions import _dural_tail, _inward_direction, _mark, _oedema, lesion_region
+from .lesions import _dural_tail, _mark, _oedema, inward_direction, lesion_region
 
 
 def paint_hgg(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
@@ -77,7 +77,7 @@ def paint_meningioma(canvas: Canvas, rng: np.random.Generator, family: str) -> N
     radius = rng.uniform(5, 28)
     look = draw_look(rng, family, {"solid": 0.7, "heterogeneous": 0.2, "cystic": 0.05,
                                    "ring": 0.05})
-    inward = _inward_direction(tissues, base) if site != "falx" else \
+    inward = inward_direction(tissues, base) if site != "falx" else \
         np.array([np.sign(base[0] - MIDLINE_I) or 1.0, 0.0, 0.0])
     centre = tuple(base + inward * radius * rng.uniform(0.3, 0.7))
     canvas.push(centre, radius * rng.uniform(0.5, 0.9))

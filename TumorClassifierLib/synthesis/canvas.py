@@ -28,7 +28,7 @@ class HeadCanvas:
     def grid_box(self, centre, reach_mm: float) -> tuple[slice, slice, slice]:
         """Slices (k, j, i) of the smallest grid box holding every voxel whose moved position
         lies within `reach_mm` of `centre` along each axis (empty when none does)."""
-        low = torch.tensor(np.asarray(centre, np.float32)) - reach_mm
+        low = _point(centre) - reach_mm
         high = low + 2 * reach_mm
         result = []
         for lowest, highest in self._slabs:
@@ -41,14 +41,14 @@ class HeadCanvas:
         """(slices, offsets): the grid box that can hold points within `reach_mm` of `centre`
         (atlas mm, i j k), and those points' offsets from it (..., 3)."""
         slices = self.grid_box(centre, reach_mm)
-        centre = torch.tensor(np.asarray(centre, np.float32))
+        centre = _point(centre)
         return slices, self.points[slices] - centre
 
     def push(self, centre, radius: float) -> None:
         """Mass effect: the brain around `centre` moves outward as if a ball of `radius` grew
         there (r' = (r^3 - R^3)^(1/3) is where a point's tissue came from); bone and scalp stay."""
         slices = self.grid_box(centre, radius * 4.5)  # pushed points moved by < radius
-        centre = torch.tensor(np.asarray(centre, np.float32))
+        centre = _point(centre)
         offsets = self.anatomy_points[slices] - centre
         distance = offsets.norm(dim=-1, keepdim=True).clamp(min=1e-3)
         source = torch.clamp(distance ** 3 - radius ** 3, min=0) ** (1 / 3) / distance
@@ -74,3 +74,8 @@ class HeadCanvas:
 def soft(inside_mm: torch.Tensor, edge_mm: float = 1.0) -> torch.Tensor:
     """Weight in [0, 1] from a signed distance (> 0 inside) with a soft edge."""
     return (inside_mm / edge_mm + 0.5).clamp(0, 1)
+
+
+def _point(centre) -> torch.Tensor:
+    """An (i, j, k) point in atlas mm as a float32 tensor."""
+    return torch.tensor(np.asarray(centre, np.float32))

@@ -17,7 +17,7 @@ import torch
 
 from ..phantoms.anatomy import MIDLINE_I, SELLA, atlas_tissues
 from ..phantoms.lesion_forms import LesionLook, draw_look
-from ..phantoms.lesions import lesion_region
+from ..phantoms.lesions import inward_direction, lesion_region
 from ..phantoms.lesions_2 import MENINGIOMA_SITES, acoustic_neuroma_site, meningioma_site
 from .canvas import HeadCanvas, soft
 from .shapes import Shape, SmoothField, draw_shape
@@ -114,19 +114,6 @@ def _point_in(name: str, rng) -> np.ndarray:
     return candidates[rng.integers(len(candidates))] + rng.uniform(-0.5, 0.5, 3)
 
 
-def _inward(point) -> np.ndarray:
-    """Unit vector (i, j, k) into the brain from a point near its surface."""
-    distance = atlas_tissues().surface_distance
-    i, j, k = (int(round(v)) for v in point)
-    limits = distance.shape
-    gradient = np.array([
-        distance[k, j, min(i + 2, limits[2] - 1)] - distance[k, j, max(i - 2, 0)],
-        distance[k, min(j + 2, limits[1] - 1), i] - distance[k, max(j - 2, 0), i],
-        distance[min(k + 2, limits[0] - 1), j, i] - distance[max(k - 2, 0), j, i]], float)
-    norm = np.linalg.norm(gradient)
-    return -gradient / norm if norm > 0 else np.array([0.0, 0.0, -1.0])
-
-
 def _hgg(rng, family) -> list[Lesion]:
     """Intra-axial hemispheric mass, usually large with a necrotic centre and oedema."""
     centre = _point_in("hemispheric_white", rng)
@@ -188,7 +175,7 @@ def _meningioma(rng, family) -> list[Lesion]:
     radius = rng.uniform(5, 28)
     look = draw_look(rng, family, {"solid": 0.7, "heterogeneous": 0.2, "cystic": 0.05,
                                    "ring": 0.05})
-    inward = _inward(base) if site != "falx" else \
+    inward = inward_direction(atlas_tissues(), base) if site != "falx" else \
         np.array([np.sign(base[0] - MIDLINE_I) or 1.0, 0.0, 0.0])
     centre = base + inward * radius * rng.uniform(0.3, 0.7)
     lesion = Lesion(centre, draw_shape(rng, family, radius), look,

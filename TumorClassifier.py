@@ -2,7 +2,7 @@
 heatmap of where the network looked (after Chakrabarty et al., Radiology: AI 2021).
 
 All computation lives in TumorClassifierLib, and the network runs in a worker process of
-Slicer's own Python (TumorClassifierLib/worker.py), never in a thread of the application:
+Slicer's own Python (TumorClassifierLib/worker/), never in a thread of the application:
 Slicer's interpreter holds the GIL while Qt idles, so a Python thread would crawl. This file
 wires the panel and the scene to that worker. Nothing heavy is imported at file scope, and
 torch is never imported in the application at all.
@@ -33,6 +33,7 @@ MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODEL = "bundled default model"
 MODEL_SETTING = "TumorClassifier/ModelPath"
 POLL_INTERVAL_MS = 20  # while the worker has work; a non-blocking read costs microseconds
+IDLE_RELEASE_SETTING = "TumorClassifier/WorkerIdleReleaseSeconds"
 
 
 class TumorClassifier(ScriptedLoadableModule):
@@ -97,6 +98,7 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = TumorClassifierLogic()
         self.logic.workerReadyCallback = self._fillDevices
+        self.logic.busyCallback = self._onConsoleBusy
 
         self.ui.modelComboBox.addItem(_(DEFAULT_MODEL), "")
         savedModel = qt.QSettings().value(MODEL_SETTING, "")
@@ -186,7 +188,7 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.camClassComboBox.addItem(f"{code} - {name}", code)
 
     def onClassifyButton(self):
-        if self._job is not None:  # the button reads "Cancel" while running
+        if self._job is not None or self.logic.busy:  # it reads "Cancel" while anything runs
             self.logic.cancel()
             return
         volumeNode = self._parameterNode.inputVolume if self._parameterNode else None
@@ -209,6 +211,13 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 volumeNode, onProgress=self._onProgress, onFinished=self._onFinished, **options)
             self._setRunning(True)
             self.ui.statusLabel.text = _("Starting...")
+
+    def _onConsoleBusy(self, busy):
+        """A console call (classifyFiles, fetchModel) runs in the same worker: the button
+        cancels it too."""
+        if self._job is None:
+            self._setRunning(busy)
+            self.ui.statusLabel.text = _("A console request is running.") if busy else ""
 
     def _onProgress(self, stage, fraction):
         self.ui.progressBar.value = int(100 * fraction)
@@ -280,7 +289,8 @@ def _backgroundVolume():
 
 
 class ClassificationJob:
-    """One classification in the worker: its input node, temporary folder and outcome.
+    """One classification of a volume node: the worker's job plus what the scene needs (the
+    input node, its temporary folder, where it was in the world, the nodes shown).
     status: running, done, failed or cancelled."""
 
     def __init__(self, inputNode, folder, onProgress, onFinished, showResults):
@@ -289,13 +299,12 @@ class ClassificationJob:
         self.onProgress = onProgress
         self.onFinished = onFinished
         self.showResults = showResults
-        self.requestId = None
+        self.workerJob = None
         self.worldAtStart = None  # the input's local-to-world matrix when it was hardened
         self.status = "running"
         self.message = ""
         self.result = None
         self.nodes = {}
-        self.started = time.perf_counter()
         self.seconds = 0.0
 
     @property
@@ -310,26 +319,31 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         output = logic.classifyVolume(slicer.util.getNode("MyScan"))   # waits, keeps the GUI live
         print(output["result"].table())
         logic.classifyFiles(["a.nii.gz", "b.nrrd"], "results/")         # resumable batch
+        logic.cancel()                                                  # from anywhere: stops all
     """
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
         VTKObservationMixin.__init__(self)
-        self.worker = None
-        self.job = None
+        self.jobs = None  # TumorClassifierLib.worker.jobs.JobRunner, made on first use
+        self.job = None  # the panel's (or classifyVolume's) ClassificationJob
         self.workerReadyCallback = None
+        self.busyCallback = None  # busyCallback(True/False): console requests, for the panel
         self.installing = False
         self.pythonExecutable = None  # default: PythonSlicer
         self.workerEnvironment = None  # default: Slicer's startup environment
-        self._requestHandlers = {}  # request id -> callable(message), for console requests
+        self.idleReleaseSeconds = _idleReleaseSeconds()  # None: the worker is kept
+        self._consoleRequests = 0
         self._timer = qt.QTimer()
         self._timer.setInterval(POLL_INTERVAL_MS)
         self._timer.timeout.connect(self.pollWorker)
+        self._idleTimer = qt.QTimer()
+        self._idleTimer.setSingleShot(True)
+        self._idleTimer.timeout.connect(self.releaseIdleWorker)
 
     def getParameterNode(self):
         return TumorClassifierParameterNode(super().getParameterNode())
 
-    # -- dependencies ---------------------------------------------------------------------
     def ensureDependencies(self, askConfirmation=False):
         """torch through the PyTorch extension (the user's choice of CUDA or CPU build), the
         rest with pip while the installed torch, numpy, SimpleITK and vtk are held at their
@@ -433,57 +447,55 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         return [(code, metadata.display_names[code]) for code in metadata.class_codes]
 
     # -- the worker -----------------------------------------------------------------------
+    @property
+    def worker(self):
+        """The WorkerProcess (None before the first request)."""
+        return self.jobs.process if self.jobs is not None else None
+
+    @property
+    def busy(self):
+        return self.jobs is not None and self.jobs.busy
+
     def startWorker(self):
         """Start the worker process if it is not running (returns at once)."""
-        from TumorClassifierLib.worker_client import WorkerProcess
-        if self.worker is None:
-            self.worker = WorkerProcess(python=self.pythonExecutable or _pythonSlicer(),
-                                        env=self.workerEnvironment or _startupEnvironment())
-        if not self.worker.alive:
-            self.worker.start()
-            self._timer.start()
-        return self.worker
+        from TumorClassifierLib.worker.jobs import JobRunner
+        from TumorClassifierLib.worker.process import WorkerProcess
+        if self.jobs is None:
+            self.jobs = JobRunner(
+                lambda: WorkerProcess(python=self.pythonExecutable or _pythonSlicer(),
+                                      env=self.workerEnvironment or _startupEnvironment()),
+                on_ready=self._onReady)
+        self._idleTimer.stop()
+        self._timer.start()
+        return self.jobs.start()
+
+    def _onReady(self, ready):
+        if self.workerReadyCallback:
+            self.workerReadyCallback(ready.devices)
 
     def shutdownWorker(self):
         """End the worker (module cleanup, application exit); a running job is cancelled."""
         self.cancel()
         self._timer.stop()
-        if self.worker is not None:
-            self.worker.close(timeout=2)
+        self._idleTimer.stop()
+        if self.jobs is not None:
+            self.jobs.close(timeout=2)
 
     def pollWorker(self):
-        """Handle what the worker has said since the last call (the timer calls this)."""
-        if self.worker is None:
+        """Hand what the worker has said to its jobs (the timer calls this)."""
+        if self.jobs is None:
             return
-        for message in self.worker.poll():
-            kind = message.get("type")
-            if kind == "ready":
-                if self.workerReadyCallback:
-                    self.workerReadyCallback(message.get("devices", []))
-            elif kind == "log":
-                logging.info(f"TumorClassifier worker: {message['message']}")
-            elif kind in ("exited", "fatal"):
-                self._timer.stop()
-                for handler in list(self._requestHandlers.values()):
-                    handler(message)
-                self._finish("failed", message["message"])
-            elif message.get("id") in self._requestHandlers:
-                self._requestHandlers[message["id"]](message)
-            elif self.job is not None and message.get("id") == self.job.requestId:
-                self._onJobMessage(message)
-        idle = self.job is None and not self._requestHandlers and not self.worker.busy
-        if idle and (self.worker.info or not self.worker.alive):
+        self.jobs.pump()
+        if not self.jobs.busy and (self.jobs.info or not self.jobs.alive):
             self._timer.stop()  # nothing to wait for; the next request starts it again
+            if self.jobs.alive and self.idleReleaseSeconds is not None:
+                self._idleTimer.start(int(1000 * self.idleReleaseSeconds))
 
-    def _onJobMessage(self, message):
-        kind = message["type"]
-        if kind == "progress":
-            if self.job.onProgress:
-                self.job.onProgress(message["stage"], message["fraction"])
-        elif kind == "result":
-            self._loadResult(message)
-        elif kind == "error":
-            self._finish("failed", message["message"])
+    def releaseIdleWorker(self):
+        """An idle worker holds the model and its memory (about 1.3 GB): give them back after
+        idleReleaseSeconds; the next request starts a new worker."""
+        if self.jobs is not None and self.jobs.release_if_idle(self.idleReleaseSeconds or 0):
+            logging.info("TumorClassifier: the idle worker was released")
 
     # -- classifying ----------------------------------------------------------------------
     def startClassification(self, volumeNode, model=None, device="auto", camClass=None,
@@ -495,7 +507,8 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         hardened goes to the worker."""
         from TumorClassifierLib.mrml_bridge import local_to_world, node_to_world_volume
         from TumorClassifierLib.volume import write_volume
-        if self.job is not None and not self.job.finished:
+        from TumorClassifierLib.worker.protocol import ClassifyRequest
+        if self.busy:
             raise RuntimeError(_("A classification is already running; cancel it first."))
         if volumeNode is None or volumeNode.GetImageData() is None:
             raise ValueError(_("The input volume has no image data."))
@@ -506,17 +519,18 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
             job.worldAtStart = local_to_world(volumeNode)
             write_volume(node_to_world_volume(volumeNode), path, compress=False)
             self.startWorker()
-            job.requestId = self.worker.send({
-                "type": "classify", "input": path, "out": os.path.join(folder, "out"),
-                "case": volumeNode.GetName(), "model": model, "device": device,
-                "cam_class": camClass, "tta": bool(tta), "force": bool(force),
-                "heatmap_format": "nrrd"})  # a temporary file: uncompressed is faster
+            job.workerJob = self.jobs.submit(
+                ClassifyRequest(input=path, out=os.path.join(folder, "out"),
+                                case=volumeNode.GetName(), model=model, device=device,
+                                cam_class=camClass, tta=bool(tta), force=bool(force),
+                                heatmap_format="nrrd"),  # a temporary file: uncompressed
+                on_progress=lambda p: job.onProgress and job.onProgress(p.stage, p.fraction),
+                on_finished=lambda workerJob: self._onWorkerJobFinished(job))
         except Exception:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         self.job = job
-        self._observeScene(volumeNode)
-        self._timer.start()
+        self._observeScene()
         return job
 
     def cancel(self, message=None):
@@ -524,55 +538,51 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         fetchModel) at once: the worker is killed, so even the network stops, and every caller
         waiting for an answer gets "cancelled". The scene is left as it was. The next
         classification starts a new worker."""
-        running = self.job is not None and not self.job.finished
-        if not running and not self._requestHandlers:
-            return
-        message = message or _("Cancelled; the scene was not changed.")
-        if self.worker is not None:
-            self.worker.kill(message)
-        if running:
-            self._finish("cancelled", message)
-        self.pollWorker()  # hand "cancelled" to the console callers now
+        if self.busy:
+            self.jobs.kill(message or _("Cancelled; the scene was not changed."))
 
-    def _loadResult(self, message):
-        from TumorClassifierLib.result import ClassificationResult
-        from TumorClassifierLib.volume import read_own_volume
-        job = self.job
+    def _onWorkerJobFinished(self, job):
+        workerJob = job.workerJob
+        if workerJob.status.value != "done":
+            self._finish(job, workerJob.status.value, workerJob.message)
+            return
         try:
-            import json
-            with open(message["files"]["probabilities"], encoding="utf-8") as stream:
-                record = json.load(stream)
-            job.result = ClassificationResult.from_dict(
-                record, read_own_volume(message["files"]["heatmap"]))
+            job.result = workerJob.reply.classification()
             if job.showResults:
                 job.nodes = self.showResults(job.inputNode, job.result,
                                              worldAtStart=job.worldAtStart)
         except Exception as error:
             logging.exception("TumorClassifier: could not load the worker's results")
-            self._finish("failed", _("Could not load the results: {error}").format(error=error))
+            self._finish(job, "failed", _("Could not load the results: {error}").format(
+                error=error))
             return
-        self._finish("done")
+        self._finish(job, "done")
 
-    def _finish(self, status, message=""):
-        job, self.job = self.job, None
-        if job is None:
-            return
+    def _finish(self, job, status, message=""):
+        if self.job is job:
+            self.job = None
         self._stopObservingScene()
         job.status, job.message = status, message
-        job.seconds = time.perf_counter() - job.started
+        job.seconds = job.workerJob.seconds
         shutil.rmtree(job.folder, ignore_errors=True)
         if job.onFinished:
             job.onFinished(job)
 
-    def _observeScene(self, volumeNode):
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self._onSceneClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAboutToBeRemovedEvent,
-                         self._onNodeRemoved)
+    def _observeScene(self):
+        """A scene close cancels everything; deleting the panel's input cancels its job."""
+        if not self.hasObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent,
+                                self._onSceneClose):
+            self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent,
+                             self._onSceneClose)
+            self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAboutToBeRemovedEvent,
+                             self._onNodeRemoved)
 
     def _stopObservingScene(self):
-        self.removeObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self._onSceneClose)
-        self.removeObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAboutToBeRemovedEvent,
-                            self._onNodeRemoved)
+        if self.job is None and not self._consoleRequests:
+            self.removeObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent,
+                                self._onSceneClose)
+            self.removeObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAboutToBeRemovedEvent,
+                                self._onNodeRemoved)
 
     def _onSceneClose(self, caller, event):
         self.cancel(_("Cancelled: the scene was closed."))
@@ -615,54 +625,47 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         """Classify files in the worker without touching the scene, as the command line does:
         per case `<case>_probabilities.json`, `<case>_heatmap.nii.gz` (and an overlay PNG) in
         `outDir`, one row per case in `resultsCsv` (default outDir/results.csv). A re-run
-        skips the cases already in the table. Returns the batch summary (a dict)."""
+        skips the cases already in the table. Returns the batch summary (a dict). The panel's
+        Cancel, logic.cancel() or a scene close stop it with a "Cancelled" RuntimeError."""
+        from TumorClassifierLib.worker.protocol import BatchRequest
         if not self.ensureDependencies():
             raise RuntimeError("TumorClassifier's Python dependencies are not installed")
-        answer = self._request({
-            "type": "batch", "inputs": [str(p) for p in paths], "out": str(outDir),
-            "results_csv": str(resultsCsv) if resultsCsv else None, "model": model,
-            "device": device, "tta": bool(tta), "overlay": bool(overlay)}, onProgress)
-        return answer["summary"]
+        return self._request(BatchRequest(
+            inputs=[str(p) for p in paths], out=str(outDir),
+            results_csv=str(resultsCsv) if resultsCsv else None, model=model, device=device,
+            tta=bool(tta), overlay=bool(overlay)), onProgress).summary
 
     def fetchModel(self, url, sha256, onProgress=None):
         """Download a published model bundle once into the user's model cache (shared by
         Slicer versions), or find it there - also a file put there by hand, offline - and
         return its path, for `model=` or the panel's model list."""
+        from TumorClassifierLib.worker.protocol import FetchModelRequest
         if not self.ensureDependencies():
             raise RuntimeError("TumorClassifier's Python dependencies are not installed")
-        return self._request({"type": "fetch_model", "url": url, "sha256": sha256},
-                             onProgress)["path"]
+        return self._request(FetchModelRequest(url=url, sha256=sha256), onProgress).path
 
     def _request(self, request, onProgress=None):
-        """Send one request to the worker and keep the application responsive until its
-        answer; RuntimeError with the worker's one-line message on failure."""
-        if self.job is not None and not self.job.finished:
+        """A console request: the application stays responsive until its answer (the worker's
+        Result); RuntimeError with the worker's one-line message on failure or cancel."""
+        if self.busy:
             raise RuntimeError(_("A classification is running; wait for it or cancel it."))
-        worker = self.startWorker()
-        requestId = worker.send(request)
-        answers = []
-        self._requestHandlers[requestId] = answers.append
-        closeEvent = slicer.mrmlScene.StartCloseEvent
-        observing = not self.hasObserver(slicer.mrmlScene, closeEvent, self._onSceneClose)
-        if observing:  # a scene close cancels console requests too
-            self.addObserver(slicer.mrmlScene, closeEvent, self._onSceneClose)
+        self.startWorker()
+        job = self.jobs.submit(request, on_progress=lambda p: onProgress and onProgress(
+            p.stage, p.fraction))
+        self._consoleRequests += 1
+        self._observeScene()
+        self._setBusy(True)
         try:
-            while True:
-                self.pollWorker()  # the timer may poll too: both hand this request's answers on
-                for message in answers:
-                    if message["type"] == "result":
-                        return message
-                    if message["type"] in ("error", "exited", "fatal"):
-                        raise RuntimeError(message["message"])
-                    if onProgress and message["type"] == "progress":
-                        onProgress(message["stage"], message["fraction"])
-                answers.clear()
-                slicer.app.processEvents()
-                time.sleep(0.02)
+            self.jobs.wait(job, idle=slicer.app.processEvents)
         finally:
-            self._requestHandlers.pop(requestId, None)
-            if observing:
-                self.removeObserver(slicer.mrmlScene, closeEvent, self._onSceneClose)
+            self._consoleRequests -= 1
+            self._stopObservingScene()
+            self._setBusy(False)
+        return job.outcome()
+
+    def _setBusy(self, busy):
+        if self.busyCallback:
+            self.busyCallback(busy)
 
     # -- the scene ------------------------------------------------------------------------
     def showResults(self, volumeNode, result, opacity=0.5, worldAtStart=None):
@@ -694,23 +697,15 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
     def exportReport(self, volumeNode, result, folder):
         """The command line's files (probabilities JSON, heatmap .nii.gz), a CSV of the
         probabilities and a screenshot of the view layout; each written atomically."""
-        import csv
         from pathlib import Path
 
         from TumorClassifierLib.manifest import Case
-        from TumorClassifierLib.outputs import write_case_outputs
+        from TumorClassifierLib.outputs import write_case_outputs, write_probabilities_csv
         from TumorClassifierLib.volume import atomic_output
         name = volumeNode.GetName()
         folder = Path(folder)
         paths = write_case_outputs(result, Case(name, Path(name)), folder, overlay=False)
-        paths["csv"] = folder / f"{name}_probabilities.csv"
-        with atomic_output(paths["csv"], ".csv") as temporary:
-            with open(temporary, "w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["class", "name", "probability"])
-                for code, probability in sorted(result.probabilities.items(),
-                                                key=lambda i: -i[1]):
-                    writer.writerow([code, result.display_names[code], f"{probability:.6f}"])
+        paths["csv"] = write_probabilities_csv(result, folder / f"{name}_probabilities.csv")
         layoutManager = slicer.app.layoutManager()
         if layoutManager is not None:
             import ctk
@@ -748,6 +743,17 @@ def _startupEnvironment():
         return dict(startup()) if startup else dict(os.environ)
     except Exception:
         return dict(os.environ)
+
+
+def _idleReleaseSeconds():
+    """From the application settings (IDLE_RELEASE_SETTING; 0 or less: never), else the
+    library's default."""
+    from TumorClassifierLib.settings import WORKER_IDLE_RELEASE_S
+    try:
+        seconds = float(qt.QSettings().value(IDLE_RELEASE_SETTING, WORKER_IDLE_RELEASE_S))
+    except (TypeError, ValueError):
+        seconds = WORKER_IDLE_RELEASE_S
+    return seconds if seconds > 0 else None
 
 
 def _temporaryFolder():

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .atlas import load_atlas
 from .model_metadata import read_model_metadata
-from .prepared_input import PreparedInput, prepare_input
+from .prepared_input import PreparedInput, classify_in_stages, prepare_input
 
 
 class BackgroundLoadingClassifier:
@@ -52,6 +52,16 @@ class BackgroundLoadingClassifier:
 
     def classify_prepared(self, *args, **kwargs):
         return self.loaded.classify_prepared(*args, **kwargs)
+
+    def classify(self, scan, **options):
+        """As `inference.Classifier.classify`: the scan is read and registered while the model
+        loads."""
+        return classify_in_stages(self, scan, **options)
+
+    @property
+    def failed(self) -> bool:
+        """The model could not be loaded (`loaded` raises why): not worth keeping."""
+        return self._classifier.done() and self._classifier.exception() is not None
 
 
 def _load(model, device: str, precision: str, atlas_loaded: threading.Event):

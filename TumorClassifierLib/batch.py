@@ -26,6 +26,11 @@ class BatchSummary:
     failures: int
     internal_errors: int
 
+    def to_dict(self) -> dict:
+        """As the worker sends it: plain JSON values."""
+        return {"table": str(self.table), "attempted": self.attempted, "skipped": self.skipped,
+                "failures": self.failures, "internal_errors": self.internal_errors}
+
 
 def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=None,
                    force: bool = False, overlay: bool = True, results_csv: str | Path | None = None,

@@ -21,9 +21,8 @@ import torch
 from .bundle import ModelBundle, load_bundle, software_versions
 from .classes import canonical_code
 from .device import autocast, resolve_device, resolve_precision
-from .errors import Cancelled
 from .gradcam import GradCAM
-from .prepared_input import PreparedInput, prepare_input
+from .prepared_input import PreparedInput, classify_in_stages, prepare_input
 from .preprocessing import PreparedScan
 from .result import ClassificationResult
 from .volume import Volume
@@ -62,17 +61,9 @@ class Classifier:
         flips the model was trained with (the bundle's `inference.tta_flip_axes`: 8 passes for
         the paper's three axes, 2 for left-right only; the heatmap is the unflipped pass's).
         """
-        def stage(name: str, fraction: float) -> None:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled(f"cancelled while {name}")
-            if progress is not None:
-                progress(name, fraction)
-
-        stage("preparing", 0.0)
-        prepared = self.prepare(scan, mask=mask, allow_poor_registration=allow_poor_registration,
-                                stage=stage)
-        return self.classify_prepared(prepared, cam_class=cam_class, device=device, stage=stage,
-                                      tta=tta)
+        return classify_in_stages(self, scan, cam_class=cam_class, device=device, mask=mask,
+                                  allow_poor_registration=allow_poor_registration,
+                                  progress=progress, cancel=cancel, tta=tta)
 
     def prepare(self, scan, mask=None, allow_poor_registration: bool = False,
                 stage=None) -> PreparedInput:

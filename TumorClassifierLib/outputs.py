@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -37,6 +38,17 @@ def write_case_outputs(result: ClassificationResult, case: Case, out: Path,
     with atomic_output(files["probabilities"], ".json") as temporary:
         temporary.write_text(json.dumps(record, indent=2), encoding="utf-8")
     return files
+
+
+def write_probabilities_csv(result: ClassificationResult, path: Path) -> Path:
+    """Every class's probability, most likely first, for a spreadsheet (the panel's Export)."""
+    with atomic_output(Path(path), ".csv") as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["class", "name", "probability"])
+            for code, probability in sorted(result.probabilities.items(), key=lambda i: -i[1]):
+                writer.writerow([code, result.display_names[code], f"{probability:.6f}"])
+    return Path(path)
 
 
 def results_columns(codes: tuple[str, ...]) -> list[str]:

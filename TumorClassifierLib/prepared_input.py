@@ -10,6 +10,7 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
+from .errors import Cancelled
 from .preprocessing import PreparedScan, preprocess
 from .settings import PreprocessingConfig
 from .volume import Volume, check_image, read_sitk_image
@@ -42,6 +43,26 @@ def prepare_input(scan, preprocessing: PreprocessingConfig, mask=None,
     prepared = preprocess(image, preprocessing, mask=mask_image,
                           allow_poor_registration=allow_poor_registration, name=where)
     return PreparedInput(name, prepared, timings | prepared.timings)
+
+
+def classify_in_stages(classifier, scan, cam_class=None, device=None, mask=None,
+                       allow_poor_registration: bool = False, progress=None, cancel=None,
+                       tta: bool = False):
+    """`classifier.prepare` then `classifier.classify_prepared`, calling `progress(stage,
+    fraction)` as each stage starts and stopping with `Cancelled` at the next stage once
+    `cancel` (a threading.Event) is set: what `Classifier.classify` does, shared with the
+    classifier that loads its model in the background."""
+    def stage(name: str, fraction: float) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"cancelled while {name}")
+        if progress is not None:
+            progress(name, fraction)
+
+    stage("preparing", 0.0)
+    prepared = classifier.prepare(scan, mask=mask,
+                                  allow_poor_registration=allow_poor_registration, stage=stage)
+    return classifier.classify_prepared(prepared, cam_class=cam_class, device=device,
+                                        stage=stage, tta=tta)
 
 
 def as_image(scan) -> tuple[sitk.Image, str]:

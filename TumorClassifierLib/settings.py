@@ -30,6 +30,10 @@ UPLOAD_LIMIT_MB = 512
 # "Near the lesion" for a heatmap's peak: half a cell of the paper's 8^3 Grad-CAM grid at 128^3
 # (~30 mm cells); evaluation/metrics.py and the Slicer self-test.
 NEAR_LESION_MM = 15.0
+# An idle Slicer worker holds the model and the memory of its last scan (about 1.3 GB at 128^3);
+# the module releases it after this long without work (its setting
+# TumorClassifier/WorkerIdleReleaseSeconds overrides; 0: never).
+WORKER_IDLE_RELEASE_S = 15 * 60
 NOT_A_FLAG = {"flag": False}
 
 

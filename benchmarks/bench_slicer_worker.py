@@ -33,24 +33,23 @@ SETTLE_S = 0.5
 def module_path(worker, scene, node, folder: Path, model, device) -> dict:
     """One Classify as TumorClassifier.py does it; seconds per step."""
     from TumorClassifierLib.mrml_bridge import node_to_world_volume, show_result
-    from TumorClassifierLib.result import ClassificationResult
-    from TumorClassifierLib.volume import read_own_volume, write_volume
+    from TumorClassifierLib.volume import write_volume
+    from TumorClassifierLib.worker.protocol import ClassifyRequest, Result
     times = {}
     start = time.perf_counter()
     path = folder / "input.nrrd"
     write_volume(node_to_world_volume(node), path, compress=False)
     times["write_input"] = time.perf_counter() - start
-    request = worker.send({"type": "classify", "input": str(path), "out": str(folder / "out"),
-                           "case": node.GetName(), "model": model, "device": device,
-                           "heatmap_format": "nrrd"})  # as the module asks
+    request = worker.send(ClassifyRequest(
+        input=str(path), out=str(folder / "out"), case=node.GetName(), model=model,
+        device=device, heatmap_format="nrrd"))  # as the module asks
     answer = worker.wait(request)
-    if answer["type"] != "result":
-        raise SystemExit(f"worker: {answer['message']}")
+    if not isinstance(answer, Result):
+        raise SystemExit(f"worker: {answer.message}")
     times["worker"] = time.perf_counter() - start - times["write_input"]
-    times["stages"] = answer["result"]["timings_s"]
+    times["stages"] = answer.result["timings_s"]
     mark = time.perf_counter()
-    record = json.loads(Path(answer["files"]["probabilities"]).read_text(encoding="utf-8"))
-    result = ClassificationResult.from_dict(record, read_own_volume(answer["files"]["heatmap"]))
+    result = answer.classification()
     show_result(scene, node, result)
     times["load_and_show"] = time.perf_counter() - mark
     times["total"] = time.perf_counter() - start
@@ -117,7 +116,7 @@ def main() -> None:
     if args.serve_in_process:
         return serve_in_process(scan, args.model, args.device, args.untuned)
 
-    from TumorClassifierLib.worker_client import WorkerProcess
+    from TumorClassifierLib.worker.process import WorkerProcess
     scene, node = load_scan(scan)  # this process, like Slicer, never imports torch
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)

@@ -27,7 +27,7 @@ def test_only_the_ray_runner_imports_ray():
 
 def test_classifying_and_the_slicer_worker_do_not_load_ray():
     code = ("import TumorClassifierLib.cli as c, TumorClassifierLib.batch, "
-            "TumorClassifierLib.inference, TumorClassifierLib.worker, "
+            "TumorClassifierLib.inference, TumorClassifierLib.worker.server, "
             "TumorClassifierLib.cluster.shards; c.build_parser()")
     assert modules_loaded_by(code, ("ray",)) == []
 

@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..heatmap_peak import peak_world
 from ..mrml_bridge import HEATMAP_THRESHOLD, show_result
 from ..result import ClassificationResult
-from ..volume import case_name, read_volume
+from ..volume import case_name
 from .access import Access
 from .session import Outcome, Progress, ViewerSession
 
@@ -161,8 +161,8 @@ class ViewerApp(TrameApp):
             await asyncio.sleep(POLL_SECONDS)
 
     def _show(self, outcome: Outcome) -> None:
-        record, self.files = outcome.result, dict(outcome.files)
-        result = ClassificationResult.from_dict(record, read_volume(self.files["heatmap"]))
+        self.files = dict(outcome.files)
+        result = outcome.reply.classification()
         nodes = show_result(self.slicer.scene, self.scan_node, result, self.state.opacity)
         self.heatmap_node = nodes["heatmap"]
         self.slicer.display_manager.show_volume_in_slice_foreground(self.heatmap_node)

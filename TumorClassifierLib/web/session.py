@@ -7,13 +7,15 @@ from __future__ import annotations
 import itertools
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
 from ..settings import UPLOAD_LIMIT_MB
 from ..volume import READABLE_SUFFIXES, read_sitk_image
-from ..worker_client import WorkerProcess
+from ..worker.jobs import Job, JobRunner, JobStatus
+from ..worker.process import WorkerProcess
+from ..worker.protocol import ClassifyRequest, Result
 
 
 @dataclass
@@ -24,11 +26,18 @@ class Progress:
 
 @dataclass
 class Outcome:
-    """The end of a classification: `result` (ClassificationResult.to_dict()) and its `files`,
-    or a one-line `error`."""
-    result: dict = field(default_factory=dict)
-    files: dict = field(default_factory=dict)
+    """The end of a classification: the worker's `reply` (its `files` and `result`), or a
+    one-line `error`."""
+    reply: Result | None = None
     error: str = ""
+
+    @property
+    def files(self) -> dict:
+        return self.reply.files if self.reply else {}
+
+    @property
+    def result(self) -> dict:
+        return self.reply.result if self.reply else {}
 
 
 class ViewerSession:
@@ -39,8 +48,8 @@ class ViewerSession:
         self.upload_limit_bytes = int(upload_limit_mb * 1024 * 1024)
         self.folder = Path(tempfile.mkdtemp(prefix="TumorClassifier-web-"))
         self._numbers = itertools.count(1)
-        self.worker: WorkerProcess | None = None
-        self.request_id: str | None = None
+        self.jobs = JobRunner(lambda: WorkerProcess(log_path=self.folder / "worker.log"))
+        self.job: Job | None = None
 
     # -- uploads --------------------------------------------------------------------------
     def add_upload(self, files: list[tuple[str, bytes]]) -> Path:
@@ -76,42 +85,28 @@ class ViewerSession:
 
     # -- classification -------------------------------------------------------------------
     def start_classification(self, scan: Path, case: str) -> None:
-        if self.request_id is not None:
+        if self.job is not None:
             raise InputError("a classification is already running")
-        if self.worker is None or not self.worker.alive:
-            self.worker = WorkerProcess(log_path=self.folder / "worker.log")
-            self.worker.start()
         out = self.folder / "out" / str(next(self._numbers))
-        self.request_id = self.worker.send({
-            "type": "classify", "input": str(scan), "out": str(out), "case": case,
-            "model": self.model, "device": self.device, "overlay": True})
+        self.job = self.jobs.submit(ClassifyRequest(
+            input=str(scan), out=str(out), case=case, model=self.model, device=self.device,
+            overlay=True))
 
     def poll(self) -> Progress | Outcome | None:
         """What the running classification says now: its progress, its end, or nothing."""
-        if self.worker is None or self.request_id is None:
+        if self.job is None:
             return None
-        latest = None
-        for message in self.worker.poll():
-            if message.get("id") not in (None, self.request_id):
-                continue
-            if message["type"] == "progress":
-                latest = Progress(float(message.get("fraction", 0.0)),
-                                  str(message.get("stage", "")))
-            elif message["type"] == "result":
-                self.request_id = None
-                return Outcome(message["result"], message["files"])
-            elif message["type"] == "error" and message.get("id") == self.request_id:
-                self.request_id = None
-                return Outcome(error=message["message"])
-        if not self.worker.alive and self.request_id is not None:
-            self.request_id = None
-            return Outcome(error="the classification worker stopped; see "
-                                 f"{self.worker.log_path}")
-        return latest
+        self.jobs.pump()
+        job = self.job
+        if not job.finished:
+            return Progress(job.progress.fraction, job.progress.stage) if job.progress else None
+        self.job = None
+        if job.status is JobStatus.DONE:
+            return Outcome(job.reply)
+        return Outcome(error=job.message)
 
     def close(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
+        self.jobs.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 

@@ -1,10 +1,11 @@
-"""Start the classification worker (worker.py) in its own process and talk to it without ever
-blocking: `poll()` returns whatever answers have arrived, so a GUI can call it from a timer.
+"""Start the classification worker (server.py) in its own process and talk to it without ever
+blocking: `poll()` returns whatever replies have arrived, so a GUI can call it from a timer.
+Callers normally drive it through jobs.JobRunner, which routes the replies to their jobs.
 
     worker = WorkerProcess(python="/path/to/PythonSlicer")
     worker.start()
-    request_id = worker.send({"type": "classify", "input": "scan.nrrd", "out": "results/"})
-    answer = worker.wait(request_id)          # or: poll() from a timer until a final answer
+    request_id = worker.send(ClassifyRequest(input="scan.nrrd", out="results/"))
+    answer = worker.wait(request_id)          # or: poll() from a timer until a final reply
     worker.kill()                             # cancel: the whole process tree, at once
 
 Uses only the standard library (no torch, no Qt): it runs in Slicer's main thread.
@@ -12,6 +13,7 @@ Uses only the standard library (no torch, no Qt): it runs in Slicer's main threa
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import queue
@@ -23,9 +25,21 @@ import threading
 import time
 from pathlib import Path
 
-from .worker_protocol import FINAL_TYPES, LineDecoder, encode
+from .protocol import (
+    ENDED,
+    FINAL,
+    CancelRequest,
+    Error,
+    ErrorKind,
+    Exited,
+    LineDecoder,
+    Ready,
+    Reply,
+    Request,
+    encode,
+)
 
-LIBRARY_PARENT = Path(__file__).resolve().parents[1]  # the folder holding TumorClassifierLib
+LIBRARY_PARENT = Path(__file__).resolve().parents[2]  # the folder holding TumorClassifierLib
 LOG_TAIL_CHARS = 2000
 
 
@@ -41,13 +55,13 @@ class WorkerProcess:
         self.log_path = Path(log_path) if log_path else Path(tempfile.gettempdir()) / \
             f"TumorClassifier-worker-{os.getpid()}.log"
         self.process: subprocess.Popen | None = None
-        self.info: dict = {}  # the worker's "ready" message: pid, devices, versions
+        self.info: Ready | None = None  # the worker's "ready" reply: pid, devices, versions
         self._decoder = LineDecoder()
         self._ids = itertools.count(1)
         self._pending: set[str] = set()
         self._reader_queue: queue.Queue | None = None
         self._exit_reported = False
-        self._after_kill: list[dict] = []  # what poll() says once after kill()
+        self._after_kill: list[Reply] = []  # what poll() says once after kill()
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -74,7 +88,7 @@ class WorkerProcess:
         self._pending.clear()
         self._exit_reported = False
         self._after_kill = []
-        self.info = {}
+        self.info = None
         self._reader_queue = None
         if not _set_non_blocking(self.process.stdout):
             self._start_reader_thread()
@@ -93,9 +107,9 @@ class WorkerProcess:
         the next poll(): whoever waits for an answer hears that there will be none."""
         if self.process is None:
             return
-        self._after_kill = [{"type": "error", "id": request_id, "kind": "cancelled",
-                             "message": reason} for request_id in sorted(self._pending)]
-        self._after_kill.append({"type": "exited", "returncode": None, "message": reason})
+        self._after_kill = [Error(request_id, ErrorKind.CANCELLED, reason)
+                            for request_id in sorted(self._pending)]
+        self._after_kill.append(Exited(None, reason))
         if self.process.poll() is None:
             _kill_tree(self.process)
             try:
@@ -118,25 +132,26 @@ class WorkerProcess:
         self.kill()
 
     # -- requests and answers -------------------------------------------------------------
-    def send(self, request: dict) -> str:
-        """Send one request (an `id` is added when missing); returns its id."""
+    def send(self, request: Request) -> str:
+        """Send one request (given an `id` when it has none); returns its id. A cancel
+        request gets no reply of its own: its target ends with an error of kind cancelled."""
         if not self.alive:
             raise WorkerError("the classification worker is not running")
-        request = dict(request)
-        request.setdefault("id", str(next(self._ids)))
+        if not request.id:
+            request = dataclasses.replace(request, id=str(next(self._ids)))
         try:
             self.process.stdin.write(encode(request).encode("ascii"))
             self.process.stdin.flush()
         except OSError:
             raise WorkerError("the classification worker stopped unexpectedly"
                               + self._log_hint()) from None
-        self._pending.add(request["id"])
-        return request["id"]
+        if not isinstance(request, CancelRequest):
+            self._pending.add(request.id)
+        return request.id
 
-    def poll(self) -> list[dict]:
-        """The answers that have arrived, without waiting. When the process has ended, the
-        last message is {"type": "exited", "returncode": N, "message": ...}, and each request
-        that was still pending first gets an error answer."""
+    def poll(self) -> list[Reply]:
+        """The replies that have arrived, without waiting. When the process has ended, the
+        last one is Exited, and each request that was still pending first gets an Error."""
         if self.process is None:
             messages, self._after_kill = self._after_kill, []
             return messages
@@ -144,25 +159,25 @@ class WorkerProcess:
         finishing = exited and not self._exit_reported
         messages = self._decoder.feed(self._read_available() + ("\n" if finishing else ""))
         for message in messages:
-            if message.get("type") == "ready":
+            if isinstance(message, Ready):
                 self.info = message
-            if message.get("type") in FINAL_TYPES:
-                self._pending.discard(message.get("id"))
+            if isinstance(message, FINAL):
+                self._pending.discard(message.id)
         if finishing:
             messages += self._exit_messages()
         return messages
 
-    def wait(self, request_id: str, timeout: float | None = None, on_message=None,
-             interval: float = 0.02) -> dict:
-        """Poll until the final answer to `request_id` (returned); `on_message` sees every
-        other message. Raises WorkerError if the worker dies, TimeoutError after `timeout`."""
+    def wait(self, request_id: str | None, timeout: float | None = None, on_message=None,
+             interval: float = 0.02) -> Reply:
+        """Poll until the final reply to `request_id` (returned); `on_message` sees every
+        other reply. Raises WorkerError if the worker dies, TimeoutError after `timeout`."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             for message in self.poll():
-                if message.get("id") == request_id and message.get("type") in FINAL_TYPES:
+                if isinstance(message, FINAL) and message.id == request_id:
                     return message
-                if message.get("type") in ("exited", "fatal"):
-                    raise WorkerError(message["message"])
+                if isinstance(message, ENDED):
+                    raise WorkerError(message.message)
                 if on_message is not None:
                     on_message(message)
             if self.process is None:
@@ -171,13 +186,13 @@ class WorkerProcess:
                 raise TimeoutError(f"no answer to request {request_id} within {timeout} s")
             time.sleep(interval)
 
-    def wait_ready(self, timeout: float | None = None) -> dict:
-        """Block until the worker has said it is ready (imports done); returns that message."""
+    def wait_ready(self, timeout: float | None = None) -> Ready:
+        """Block until the worker has said it is ready (imports done); returns that reply."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.info:
+        while self.info is None:
             for message in self.poll():
-                if message.get("type") in ("exited", "fatal"):
-                    raise WorkerError(message["message"])
+                if isinstance(message, ENDED):
+                    raise WorkerError(message.message)
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"the worker was not ready within {timeout} s")
             time.sleep(0.02)
@@ -217,19 +232,16 @@ class WorkerProcess:
                 sink.put(line)
         threading.Thread(target=pump, daemon=True, name="worker-output").start()
 
-    def _exit_messages(self) -> list[dict]:
+    def _exit_messages(self) -> list[Reply]:
         self._exit_reported = True
         code = self.process.returncode
-        messages = []
         last = self.last_error_line()
         reason = (f"the classification worker stopped unexpectedly (exit code {code})"
                   + (f": {last}" if last else "") + self._log_hint())
-        for request_id in sorted(self._pending):
-            messages.append({"type": "error", "id": request_id, "kind": "worker",
-                             "message": reason})
+        messages = [Error(request_id, ErrorKind.WORKER, reason)
+                    for request_id in sorted(self._pending)]
         self._pending.clear()
-        messages.append({"type": "exited", "returncode": code, "message": reason})
-        return messages
+        return messages + [Exited(code, reason)]
 
     def _log_hint(self) -> str:
         return f"; its log: {self.log_path}" if self.log_path.is_file() else ""

@@ -110,18 +110,30 @@ def test_weights_replaced_without_new_metadata_are_refused(tmp_path):
         load_bundle(path)
 
 
-def test_weights_with_nan_are_refused_naming_the_tensor(tmp_path):
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_weights_with_nan_are_refused_naming_the_tensor(tmp_path, bad):
     from TumorClassifierLib.bundle import save_bundle
     from TumorClassifierLib.model_metadata import ModelMetadata
     torch.manual_seed(0)
     network = TumorClassifierNet(TINY_NETWORK)
     with torch.no_grad():
-        network.classifier.weight[0, 0] = float("nan")
+        network.classifier.weight[0, 0] = float(bad)
     metadata = ModelMetadata(name="diverged", network=TINY_NETWORK,
                              preprocessing=TINY_PREPROCESSING)
     path = save_bundle(network, metadata, tmp_path / "m")
     with pytest.raises(InputError, match=r"NaN or infinite values \(classifier.weight\)"):
         load_bundle(path)
+
+
+def test_huge_finite_weights_are_not_mistaken_for_infinite_ones(tmp_path):
+    from TumorClassifierLib.bundle import save_bundle
+    from TumorClassifierLib.model_metadata import ModelMetadata
+    network = TumorClassifierNet(TINY_NETWORK)
+    with torch.no_grad():
+        network.classifier.weight.fill_(3e38)  # their float32 sum would overflow
+    path = save_bundle(network, ModelMetadata(name="huge", network=TINY_NETWORK,
+                                              preprocessing=TINY_PREPROCESSING), tmp_path / "m")
+    assert load_bundle(path).metadata.name == "huge"
 
 
 def test_float16_weights_halve_the_file_and_load_as_float32(tmp_path):

@@ -46,13 +46,15 @@ class Worker:
         self.channel = channel
         self._classifiers = {}
         self._lines: queue.Queue = queue.Queue()
+        self._sending = threading.Lock()
         self._lock = threading.Lock()  # the reader thread and the serving thread share these:
         self._cancelled: set[str] = set()  # ids of requests cancelled before they ran
         self._serving: tuple[str, threading.Event] | None = None
 
     def send(self, message: Message) -> None:
-        self.channel.write(encode(message))
-        self.channel.flush()
+        with self._sending:  # "ready" comes from a thread of its own
+            self.channel.write(encode(message))
+            self.channel.flush()
 
     # -- reading: cancels are taken at once, everything else in order ------------------------
     def serve(self, stream) -> None:
@@ -230,8 +232,18 @@ def main() -> int:
         channel.flush()
         return 2
     worker = Worker(channel)
-    worker.send(Ready(PROTOCOL_VERSION, os.getpid(), sys.executable, describe_devices(),
-                      {name: installed_version(name)
-                       for name in ("torch", "monai", "SimpleITK", "numpy")}))
+
+    def announce() -> None:
+        """Import torch and say "ready" with its devices, beside the first request: its scan
+        is read and registered (SimpleITK, not torch) while torch imports."""
+        try:
+            worker.send(Ready(PROTOCOL_VERSION, os.getpid(), sys.executable, describe_devices(),
+                              {name: installed_version(name)
+                               for name in ("torch", "monai", "SimpleITK", "numpy")}))
+        except BaseException:  # a broken torch: the client shows this log's last line
+            traceback.print_exc(file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(1)
+    threading.Thread(target=announce, daemon=True, name="worker-ready").start()
     worker.serve(sys.stdin)
     return 0

@@ -9,27 +9,13 @@ import itertools
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from .atlas import load_atlas
 from .classes import canonical_code
 from .errors import InputError
-from .manifest import Case, ResultsTable
-
-
-@dataclass(frozen=True)
-class BatchSummary:
-    table: Path
-    attempted: int
-    skipped: int
-    failures: int
-    internal_errors: int
-
-    def to_dict(self) -> dict:
-        """As the worker sends it: plain JSON values."""
-        return {"table": str(self.table), "attempted": self.attempted, "skipped": self.skipped,
-                "failures": self.failures, "internal_errors": self.internal_errors}
+from .manifest import Case
+from .results_table import BatchRun, BatchSummary, columns, error_row, result_row
 
 
 def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=None,
@@ -46,22 +32,16 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
     case's row is written. `extra_columns` and `row_extras(case, result) -> dict`: more columns
     for each classified case's row (evaluation's label and heatmap-versus-lesion columns)."""
     from tqdm import tqdm
-
-    from .outputs import results_columns
+    run = BatchRun(cases, out, results_csv)
     out = Path(out)
-    results_path = Path(results_csv) if results_csv else out / "results.csv"
-    done = ResultsTable.finished_cases_in(results_path)
-    todo = [case for case in cases if case.name not in done]
-    failures = internal = 0
     # The first scans are read and registered before the model's metadata is touched: a
     # classifier still loading in the background (background_loading.py) overlaps with them.
-    with _Prefetcher(classifier, todo, force, prefetch) as prepared_cases:
+    with _Prefetcher(classifier, run.todo, force, prefetch) as prepared_cases:
         if cam_class:  # an option error: report it once, before any case is classified
             canonical_code(cam_class, classifier.metadata.class_codes)
-        table = ResultsTable(results_path, results_columns(classifier.metadata.class_codes)
-                             + list(extra_columns))
-        bar = tqdm(total=len(todo), unit="scan", disable=not show_progress or len(todo) < 2,
-                   file=sys.stderr)
+        run.open(columns(classifier.metadata.class_codes, tuple(extra_columns)))
+        bar = tqdm(total=len(run.todo), unit="scan",
+                   disable=not show_progress or len(run.todo) < 2, file=sys.stderr)
         for done, (case, prepare) in enumerate(prepared_cases, start=1):
             bar.set_postfix_str(case.name)
             start = time.perf_counter()
@@ -73,20 +53,17 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
                 row["seconds"] = round(prepare_seconds + time.perf_counter() - start, 3)
                 if echo:
                     tqdm.write(result.table())
-                table.append(row)
             except Exception as error:  # one bad case must not stop the batch
                 if debug or (not isinstance(error, InputError) and len(cases) == 1):
                     raise
-                failures += 1
-                internal += not isinstance(error, InputError)
                 row = error_row(case, error, time.perf_counter() - start)
                 tqdm.write(f"error: {row['error']}", file=sys.stderr)
-                table.append(row)
+            run.record(row)
             bar.update()
             if on_case_done is not None:
-                on_case_done(done, len(todo), case.name)
+                on_case_done(done, len(run.todo), case.name)
         bar.close()
-    return BatchSummary(results_path, len(todo), len(cases) - len(todo), failures, internal)
+    return run.summary()
 
 
 def finish_case(classifier, case: Case, prepared, out: Path, cam_class=None, tta: bool = False,
@@ -94,7 +71,7 @@ def finish_case(classifier, case: Case, prepared, out: Path, cam_class=None, tta
     """Classify one prepared case, write its files, and return (its results-table row, the
     result): what every runner does with a case once it is read and registered (the local
     batch here, the Ray workers of cluster/ray_batch.py). The row's seconds cover this step."""
-    from .outputs import result_row, write_case_outputs
+    from .outputs import write_case_outputs
     start = time.perf_counter()
     result = classifier.classify_prepared(prepared, cam_class=cam_class, tta=tta)
     files = write_case_outputs(result, case, Path(out), overlay=overlay,
@@ -103,17 +80,6 @@ def finish_case(classifier, case: Case, prepared, out: Path, cam_class=None, tta
     if row_extras is not None:
         row |= row_extras(case, result)
     return row, result
-
-
-def error_row(case: Case, error: Exception | str, seconds: float) -> dict:
-    """The results-table row of a case that failed: the user's mistake in one line, anything
-    else marked as an internal error (a message already written is taken as it is)."""
-    if isinstance(error, str):
-        message = error
-    else:
-        message = str(error) if isinstance(error, InputError) else f"internal error: {error!r}"
-    return {"case": case.name, "source": str(case.path), "status": "error", "error": message,
-            "seconds": round(seconds, 3)}
 
 
 class _Prefetcher:

@@ -1,4 +1,4 @@
-"""What one classified case leaves on disk, and its row in the results table."""
+"""What one classified case leaves on disk (its row in the results table: results_table.py)."""
 
 from __future__ import annotations
 
@@ -49,22 +49,3 @@ def write_probabilities_csv(result: ClassificationResult, path: Path) -> Path:
             for code, probability in sorted(result.probabilities.items(), key=lambda i: -i[1]):
                 writer.writerow([code, result.display_names[code], f"{probability:.6f}"])
     return Path(path)
-
-
-def results_columns(codes: tuple[str, ...]) -> list[str]:
-    return (["case", "source", "status", "predicted_class", "confidence", "entropy"]
-            + [f"p_{code}" for code in codes]
-            + ["registration_correlation", "registration_ok", "warnings", "error", "seconds",
-               "heatmap"])
-
-
-def result_row(case: Case, result: ClassificationResult, files: dict[str, Path],
-               seconds: float) -> dict:
-    return ({"case": case.name, "source": str(case.path), "status": "ok",
-             "predicted_class": result.predicted_class,
-             "confidence": f"{result.confidence:.6f}", "entropy": f"{result.entropy:.6f}"}
-            | {f"p_{code}": f"{p:.6f}" for code, p in result.probabilities.items()}
-            | {"registration_correlation": result.registration["correlation"],
-               "registration_ok": result.registration["ok"],
-               "warnings": " | ".join(result.warnings), "error": "",
-               "seconds": round(seconds, 3), "heatmap": files["heatmap"].name})

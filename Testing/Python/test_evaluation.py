@@ -94,7 +94,7 @@ def test_evaluation_is_the_batch_engine_with_label_and_lesion_columns(phantom_co
     """One failing case (a bug, not a user error) is an error row like in a batch, the others
     are measured, and the row schema is the batch's plus evaluation's columns."""
     from TumorClassifierLib.batch import classify_cases  # noqa: F401  (the engine under test)
-    from TumorClassifierLib.outputs import results_columns
+    from TumorClassifierLib.results_table import columns as results_columns
     cases = read_manifest(phantom_cohort)
     classifier = Classifier.from_bundle(tiny_bundle, device="cpu")
     original = classifier.classify_prepared

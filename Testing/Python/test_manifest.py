@@ -1,9 +1,9 @@
-import csv
 
 import pytest
 
 from TumorClassifierLib.errors import InputError
-from TumorClassifierLib.manifest import ResultsTable, cases_from_paths, read_manifest
+from TumorClassifierLib.manifest import cases_from_paths, read_manifest
+from TumorClassifierLib.results_table import ResultsTable
 
 
 def test_manifest_csv_and_tsv_with_relative_paths(tmp_path):
@@ -37,32 +37,6 @@ def test_cases_sharing_a_file_name_get_their_folder_as_prefix():
     assert [c.name for c in cases] == ["pat1_t1c", "pat2_t1c", "solo"]
     with pytest.raises(InputError, match="both called"):
         cases_from_paths(["/a/p/t1c.nii.gz", "/b/p/t1c.nii.gz"])
-
-
-def test_results_table_appends_and_survives_a_half_written_line(tmp_path):
-    path = tmp_path / "results.csv"
-    table = ResultsTable(path, ["case", "status", "error"])
-    table.append({"case": "a", "status": "ok"})
-    table.append({"case": "b", "status": "error", "error": "bad, file"})
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write("c,o")  # a run killed while writing
-    reopened = ResultsTable(path, ["case", "status", "error"])
-    assert reopened.finished_cases() == {"a"}
-    reopened.append({"case": "c", "status": "ok"})
-    assert path.read_text(encoding="utf-8").splitlines() == [
-        "case,status,error", "a,ok,", 'b,error,"bad, file"', "c,ok,"]
-
-
-def test_a_table_begun_with_other_columns_keeps_its_header(tmp_path):
-    path = tmp_path / "results.csv"
-    ResultsTable(path, ["case", "status", "seconds"]).append({"case": "a", "status": "ok",
-                                                             "seconds": 1})
-    newer = ResultsTable(path, ["case", "status", "entropy", "seconds"])  # a newer version
-    newer.append({"case": "b", "status": "ok", "entropy": 0.5, "seconds": 2})
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    assert rows == [{"case": "a", "status": "ok", "seconds": "1"},
-                    {"case": "b", "status": "ok", "seconds": "2"}]
 
 
 def test_non_ascii_names_survive_a_c_locale(tmp_path):

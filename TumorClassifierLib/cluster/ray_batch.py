@@ -24,10 +24,11 @@ from pathlib import Path
 
 import ray
 
-from ..batch import BatchSummary, error_row, finish_case
+from ..batch import finish_case
 from ..classes import canonical_code
 from ..errors import InputError
-from ..manifest import Case, ResultsTable
+from ..manifest import Case
+from ..results_table import INTERNAL_ERROR, BatchRun, BatchSummary, columns, error_row, succeeded
 from ..settings import PreprocessingConfig
 
 # A case whose preparation or classification kills its worker process this many more times
@@ -66,36 +67,29 @@ def classify_cases_on_ray(cases: list[Case], out: str | Path, model=None,
                           results_csv: str | Path | None = None, echo=True) -> BatchSummary:
     """What `batch.classify_cases` does, on Ray. `echo`: print one line per finished case."""
     from ..bundle import load_bundle
-    from ..outputs import results_columns
 
     out = Path(out).resolve()
-    results_path = Path(results_csv) if results_csv else out / "results.csv"
-    finished = ResultsTable.finished_cases_in(results_path)
-    todo = [case for case in cases if case.name not in finished]
+    run = BatchRun(cases, out, results_csv)
     # A bad bundle or option is reported here, once, before any worker starts.
     model = Path(model).resolve() if model else None
     metadata = load_bundle(model).metadata
     if cam_class:
         canonical_code(cam_class, metadata.class_codes)
-    table = ResultsTable(results_path, results_columns(metadata.class_codes))
-    failures = internal = 0
-    if todo:
+    run.open(columns(metadata.class_codes))
+    if run.todo:
         started_here = not ray.is_initialized()
         if started_here:
             _start_ray(options)
         try:
             job = _Job(out, model, device, precision, cam_class, tta, overlay)
-            for row in _rows(todo, job, metadata.preprocessing, force, options):
-                table.append(row)
-                if row["status"] != "ok":
-                    failures += 1
-                    internal += row["error"].startswith("internal error")
+            for row in _rows(run.todo, job, metadata.preprocessing, force, options):
+                run.record(row)
                 if echo:
                     print(_one_line(row), file=sys.stderr, flush=True)
         finally:
             if started_here:
                 ray.shutdown()
-    return BatchSummary(results_path, len(todo), len(cases) - len(todo), failures, internal)
+    return run.summary()
 
 
 def _start_ray(options: RayOptions) -> None:
@@ -154,7 +148,7 @@ def _rows(todo: list[Case], job: _Job, preprocessing: PreprocessingConfig, force
             yield row
     for case in todo:
         if case.name not in seen:  # Ray gave up on it (the block errored)
-            yield error_row(case, f"internal error: no result after {RETRIES + 1} tries (its "
+            yield error_row(case, f"{INTERNAL_ERROR}no result after {RETRIES + 1} tries (its "
                             "worker process died each time: a crash, or out of memory); see "
                             "Ray's logs", 0.0)
 
@@ -203,6 +197,6 @@ class _ModelWorker:
 
 
 def _one_line(row: dict) -> str:
-    if row["status"] == "ok":
+    if succeeded(row):
         return f"{row['case']}: {row['predicted_class']} ({float(row['confidence']):.1%})"
     return f"{row['case']}: error: {row['error']}"

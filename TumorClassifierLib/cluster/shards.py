@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..manifest import Case
-from ..volume import atomic_output
+from ..results_table import TABLE_NAME, latest_rows, succeeded, write_rows
 
 _TABLE = re.compile(r"results\.shard-(\d+)-of-(\d+)\.csv")
 
@@ -64,7 +64,7 @@ def merge_shard_tables(out: Path, cases: list[Case] | None = None,
         raise InputError(f"{out}: holds shard tables of {' and '.join(map(str, counts))} "
                          "shards; move the tables of the other split away first")
     num_shards = counts[0]
-    columns, rows = [], {}
+    columns, rows = [], []
     for shard_id in range(num_shards):
         path = found.get((num_shards, shard_id))
         if path is None:
@@ -72,20 +72,13 @@ def merge_shard_tables(out: Path, cases: list[Case] | None = None,
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             columns += [c for c in reader.fieldnames or [] if c not in columns]
-            for row in reader:
-                name = row.get("case", "")
-                if name and (row.get("status") == "ok" or
-                             rows.get(name, {}).get("status") != "ok"):
-                    rows[name] = row
-    table = Path(table) if table else out / "results.csv"
-    with atomic_output(table, ".csv") as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows[name] for name in sorted(rows))
+            rows += list(reader)
+    rows = {row["case"]: row for row in latest_rows(rows)}
+    table = Path(table) if table else out / TABLE_NAME
+    write_rows(table, [rows[name] for name in sorted(rows)], columns)
     return MergeSummary(
         table, num_shards,
-        finished=sum(row.get("status") == "ok" for row in rows.values()),
-        failed=sorted(name for name, row in rows.items() if row.get("status") != "ok"),
+        finished=sum(succeeded(row) for row in rows.values()),
+        failed=sorted(name for name, row in rows.items() if not succeeded(row)),
         missing_shards=[i for i in range(num_shards) if (num_shards, i) not in found],
         missing_cases=sorted({case.name for case in cases or []} - set(rows)))

@@ -9,7 +9,6 @@ heatmaps and probabilities go to REPORT_DIR/cases/, the table to REPORT_DIR/case
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -21,11 +20,9 @@ from ..errors import ConstantImage, InputError
 from ..heatmap_peak import peak_index
 from ..inference import ClassificationResult, Classifier
 from ..manifest import Case
+from ..results_table import EVALUATION_COLUMNS, read_rows, succeeded
 from ..volume import atomic_output, read_sitk_image
 from .metrics import attention_metrics, calibration_metrics, classification_metrics
-
-EVALUATION_COLUMNS = ("label", "correct", "cam_in_lesion", "cam_peak_in_lesion",
-                      "cam_peak_distance_mm")
 
 
 def evaluate(classifier: Classifier, cases: list[Case], out: str | Path,
@@ -41,14 +38,14 @@ def evaluate(classifier: Classifier, cases: list[Case], out: str | Path,
                    echo=False, prefetch=prefetch, extra_columns=EVALUATION_COLUMNS,
                    row_extras=evaluation_columns)
     labels_by_case = {c.name: c.label for c in cases}
-    rows = [r for r in _read_rows(out / "cases.csv", codes) if r["case"] in labels_by_case]
-    ok = [r for r in rows if r["status"] == "ok"]
+    rows = [r for r in read_rows(out / "cases.csv") if r["case"] in labels_by_case]
+    ok = [r for r in rows if succeeded(r)]
     labels = np.array([codes.index(labels_by_case[r["case"]]) for r in ok], dtype=int)
     probabilities = np.array([[r[f"p_{code}"] for code in codes] for r in ok]).reshape(-1,
                                                                                        len(codes))
     metrics = classification_metrics(labels, probabilities, codes)
     metrics["failed_cases"] = [{"case": r["case"], "error": r["error"]} for r in rows
-                               if r["status"] != "ok"]
+                               if not succeeded(r)]
     metrics["grad_cam"] = attention_metrics(ok, codes)
     metrics["calibration"] = calibration_metrics(labels, probabilities)
     metrics["model"] = model_summary(classifier.metadata)
@@ -104,22 +101,6 @@ def read_sitk_image_allowing_empty(path: Path) -> sitk.Image:
         return read_sitk_image(path)
     except ConstantImage:
         return sitk.ReadImage(str(path))
-
-
-def _read_rows(path: Path, codes) -> list[dict]:
-    numeric = [f"p_{code}" for code in codes] + ["confidence", "entropy", "cam_in_lesion",
-                                                 "cam_peak_distance_mm",
-                                                 "registration_correlation", "seconds"]
-    rows = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            for key in numeric:
-                row[key] = float(row[key]) if row.get(key) not in (None, "") else None
-            for key in ("correct", "cam_peak_in_lesion"):
-                row[key] = int(row[key]) if row.get(key) not in (None, "") else None
-            rows.append(row)
-    # A case evaluated twice (an error, then success on a re-run): the last row counts.
-    return list({row["case"]: row for row in rows}.values())
 
 
 def _rounded(value):

@@ -5,7 +5,6 @@ the report is the same as for a manifest of scans (report.py), its table cases.c
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -13,12 +12,15 @@ import numpy as np
 
 from ..classes import CLASS_CODES
 from ..inference import HEATMAP_MARGIN_MM, Classifier, grown_mask
+from ..results_table import EVALUATION_COLUMNS, Status, columns, write_rows
 from ..synthesis.dataset import TEST, SyntheticHeads
 from ..synthesis.space import atlas_space
 from ..volume import atomic_output
 from .evaluator import heat_versus_lesion, model_summary
 from .metrics import attention_metrics, calibration_metrics, classification_metrics
 from .report import write_report
+
+SYNTHETIC_COLUMNS = ("family", "feature_distance") + EVALUATION_COLUMNS
 
 
 def evaluate_synthetic(classifier: Classifier, out: str | Path, families: tuple[str, ...],
@@ -39,13 +41,14 @@ def evaluate_synthetic(classifier: Classifier, out: str | Path, families: tuple[
         label = CLASS_CODES[head["label"]]
         brain = head["image"][0].numpy() != 0
         heat = network_pass.cam * grown_mask(brain, spacing_xyz, HEATMAP_MARGIN_MM)
-        row = {"case": f"synthetic_s{seed}_{head['index']:05d}", "label": label,
+        row = {"case": f"synthetic_s{seed}_{head['index']:05d}", "source": "synthetic",
+               "status": Status.OK.value, "label": label,
                "family": heads.family_of(head["index"]),
-               "predicted": codes[int(np.argmax(probabilities))],
+               "predicted_class": codes[int(np.argmax(probabilities))],
                "confidence": float(probabilities.max()),
                "feature_distance": network_pass.feature_distance}
         row |= {f"p_{code}": float(p) for code, p in zip(codes, probabilities)}
-        row["correct"] = int(row["predicted"] == label)
+        row["correct"] = int(row["predicted_class"] == label)
         row |= heat_versus_lesion(heat, head["lesion"].numpy(), spacing_xyz)
         rows.append(row)
     labels = np.array([codes.index(r["label"]) for r in rows])
@@ -58,17 +61,8 @@ def evaluate_synthetic(classifier: Classifier, out: str | Path, families: tuple[
                        "per_class": per_class, "grid": list(shape),
                        "command": f"tumorclassifier evaluate --synthetic --families "
                                   f"{' '.join(families)} --per-class {per_class} --seed {seed}"}
-    _write_table(rows, out / "cases.csv")
+    write_rows(out / "cases.csv", rows, columns(codes, SYNTHETIC_COLUMNS))
     with atomic_output(out / "metrics.json", ".json") as temporary:
         temporary.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     write_report(metrics, rows, codes, dict(classifier.metadata.display_names), out)
     return metrics
-
-
-def _write_table(rows: list[dict], path: Path) -> None:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with atomic_output(path, ".csv") as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns, restval="")
-            writer.writeheader()
-            writer.writerows(rows)

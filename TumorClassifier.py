@@ -699,9 +699,9 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         probabilities and a screenshot of the view layout; each written atomically."""
         from pathlib import Path
 
+        from TumorClassifierLib.files import atomic_output
         from TumorClassifierLib.manifest import Case
         from TumorClassifierLib.outputs import write_case_outputs, write_probabilities_csv
-        from TumorClassifierLib.volume import atomic_output
         name = volumeNode.GetName()
         folder = Path(folder)
         paths = write_case_outputs(result, Case(name, Path(name)), folder, overlay=False)

@@ -24,9 +24,9 @@ from .atlas import load_atlas
 from .bundle_files import METADATA_FILE, WEIGHTS_FILE, default_bundle, read_bundle_files
 from .configuration import to_dict
 from .errors import InputError
+from .files import atomic_output
 from .model_metadata import InferenceConfig, ModelMetadata, parse_metadata
 from .network import TumorClassifierNet
-from .volume import atomic_output
 
 __all__ = ["InferenceConfig", "ModelBundle", "ModelMetadata", "load_bundle", "save_bundle",
            "software_versions"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .volume import case_name
+from .volume import READABLE_SUFFIXES
 
 MANIFEST_COLUMNS = ("path", "case", "label", "patient_id", "brain_mask", "lesion_mask", "fold")
 
@@ -91,3 +91,12 @@ def _unique_names(cases: list[Case]) -> list[Case]:
                              "names in a manifest's 'case' column")
         seen.add(case.name)
     return renamed
+
+
+def case_name(path: str | os.PathLike) -> str:
+    """A case's name from its file or folder: `sub-01_T1c.nii.gz` -> `sub-01_T1c`."""
+    name = Path(path).name
+    for suffix in sorted(READABLE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name

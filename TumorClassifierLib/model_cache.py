@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import InputError
+from .files import current_umask
 
 CACHE_ENVIRONMENT = "TUMORCLASSIFIER_CACHE"
 CHUNK = 1 << 20
@@ -127,7 +128,7 @@ def _download(url: str, sha256: str, target: Path, progress, hint: str) -> None:
         if digest.hexdigest() != sha256:
             raise InputError(f"{url}: the downloaded file has sha256 {digest.hexdigest()}, not "
                              f"the expected {sha256}; nothing was kept")
-        partial.chmod(0o666 & ~_umask())  # mkstemp's 0600 would keep other users out
+        partial.chmod(0o666 & ~current_umask())  # mkstemp's 0600 would keep other users out
         os.replace(partial, target)
     except InputError:
         raise  # already one line naming the URL
@@ -140,9 +141,3 @@ def _download(url: str, sha256: str, target: Path, progress, hint: str) -> None:
         raise InputError(f"{url}: the download failed ({error}){hint}") from None
     finally:
         partial.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -6,10 +6,11 @@ import csv
 import json
 from pathlib import Path
 
+from .files import atomic_output
 from .manifest import Case
 from .overlay import write_overlay_png
 from .result import ClassificationResult
-from .volume import Volume, atomic_output, read_volume, write_volume
+from .volume import Volume, read_volume, write_volume
 
 HEATMAP_FORMATS = {"nii.gz": (".nii.gz", True), "nrrd": (".nrrd", False)}
 

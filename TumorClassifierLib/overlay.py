@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .files import atomic_output
 from .heatmap_peak import peak_index
-from .volume import Volume, atomic_output
+from .volume import Volume
 
 PANEL_HEIGHT = 360  # pixels of each view
 GAP = 8

@@ -5,7 +5,7 @@ back with its numbers as numbers; and the frame every batch runner shares (which
 left, the table, the counts, the summary): the local batch (batch.py), the Ray runner
 (cluster/ray_batch.py), the shard merge (cluster/shards.py) and evaluation all go through it.
 
-Imports neither torch nor SimpleITK.
+Imports no torch.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def latest_rows(rows) -> list[dict]:
 
 def write_rows(path: Path, rows: list[dict], fieldnames: list[str]) -> None:
     """A whole table at once, written under a temporary name and renamed (merges, reports)."""
-    from .volume import atomic_output
+    from .files import atomic_output
     with atomic_output(Path(path), ".csv") as temporary:
         with open(temporary, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=fieldnames, extrasaction="ignore",

@@ -9,7 +9,6 @@ columns are the I, J, K axis directions in LPS.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import SimpleITK as sitk
 
 from . import geometry
 from .errors import ConstantImage, InputError
+from .files import atomic_output
 from .nifti_check import check_nifti_file
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -161,45 +161,6 @@ def write_volume(volume: Volume | sitk.Image, path: str | os.PathLike,
     with atomic_output(path, suffix) as temporary:
         sitk.WriteImage(image, str(temporary), useCompression=compress)
     return path
-
-
-class atomic_output:
-    """Context manager yielding a temporary path beside `path`; renamed onto it on success,
-    removed on failure. `suffix` keeps the extension that writers use to pick a format."""
-
-    def __init__(self, path: Path, suffix: str = "") -> None:
-        self.path = Path(path)
-        self.suffix = suffix or "".join(self.path.suffixes)
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".part{self.suffix}",
-                                        dir=self.path.parent)
-        os.close(handle)
-        os.chmod(name, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs are shared
-        self.temporary = Path(name)
-        return self.temporary
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            os.replace(self.temporary, self.path)
-        else:
-            self.temporary.unlink(missing_ok=True)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def case_name(path: str | os.PathLike) -> str:
-    """A case's name from its file or folder: `sub-01_T1c.nii.gz` -> `sub-01_T1c`."""
-    name = Path(path).name
-    for suffix in sorted(READABLE_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _check_size_in_header(path: Path) -> None:

@@ -13,7 +13,7 @@ from TumorClassifierLib.phantoms.anatomy import (
     atlas_tissues,
 )
 from TumorClassifierLib.phantoms.cohort import case_seed, generate_phantom
-from TumorClassifierLib.phantoms.lesions import PAINTERS
+from TumorClassifierLib.phantoms.generator1_lesions import PAINTERS
 from TumorClassifierLib.preprocessing import preprocess
 
 
@@ -167,7 +167,7 @@ def test_generator_2_reproducible_with_its_own_names_and_noisy_stripped_backgrou
 
 
 def painted_2(label, seed, family):
-    from TumorClassifierLib.phantoms.lesions_2 import PAINTERS_2
+    from TumorClassifierLib.phantoms.generator2_lesions import PAINTERS_2
     rng = np.random.default_rng(seed)
     canvas = Canvas(atlas_tissues())
     add_normal_enhancement(canvas, rng, pituitary=label != "PITADE")

@@ -8,7 +8,8 @@ import SimpleITK as sitk
 
 from TumorClassifierLib import volume as volume_module
 from TumorClassifierLib.errors import InputError
-from TumorClassifierLib.volume import Volume, case_name, read_volume, write_volume
+from TumorClassifierLib.manifest import case_name
+from TumorClassifierLib.volume import Volume, read_volume, write_volume
 
 
 def rotation(ax, ay, az):

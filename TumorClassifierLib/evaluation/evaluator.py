@@ -17,11 +17,12 @@ import SimpleITK as sitk
 
 from ..batch import classify_cases
 from ..errors import ConstantImage, InputError
+from ..files import atomic_output
 from ..heatmap_peak import peak_index
 from ..inference import ClassificationResult, Classifier
 from ..manifest import Case
 from ..results_table import EVALUATION_COLUMNS, read_rows, succeeded
-from ..volume import atomic_output, read_sitk_image
+from ..volume import read_sitk_image
 from .metrics import attention_metrics, calibration_metrics, classification_metrics
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..volume import atomic_output
+from ..files import atomic_output
 from .metrics import precision_recall_curve, roc_curve
 
 

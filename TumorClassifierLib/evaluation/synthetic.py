@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from ..classes import CLASS_CODES
+from ..files import atomic_output
 from ..inference import HEATMAP_MARGIN_MM, Classifier, grown_mask
 from ..results_table import EVALUATION_COLUMNS, Status, columns, write_rows
 from ..synthesis.dataset import TEST, SyntheticHeads
 from ..synthesis.space import atlas_space
-from ..volume import atomic_output
 from .evaluator import heat_versus_lesion, model_summary
 from .metrics import attention_metrics, calibration_metrics, classification_metrics
 from .report import write_report

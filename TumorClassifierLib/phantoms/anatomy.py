@@ -1,7 +1,7 @@
 """Anatomy for phantoms: tissue maps of the atlas head, the contrast-enhanced normal
 structures, landmarks (sella, internal auditory canals, midline) and the drawing primitives
-(smooth noise, soft balls, the Canvas) that the lesion painters (lesions.py, lesions_2.py) use,
-all in the atlas's 1 mm grid.
+(smooth noise, soft balls, the Canvas) that the lesion painters (generator1_lesions.py,
+generator2_lesions.py) use, all in the atlas's 1 mm grid.
 
 Arrays are indexed [k, j, i]; the atlas (with skull) is stored RAS: i grows to the patient's
 right, j anteriorly, k superiorly. Points are (i, j, k) in voxels = mm. Intensities follow a T1

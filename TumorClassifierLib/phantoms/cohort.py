@@ -23,13 +23,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..classes import CLASS_CODES
+from ..files import atomic_output
 from ..geometry import same_box_new_spacing
-from ..volume import atomic_output, write_volume
+from ..volume import write_volume
 from .acquisition import Acquisition, acquire, draw_acquisition
 from .anatomy import Canvas, add_normal_enhancement, atlas_tissues
+from .generator1_lesions import PAINTERS
+from .generator2_lesions import PAINTERS_2
 from .lesion_forms import FAMILIES
-from .lesions import PAINTERS
-from .lesions_2 import PAINTERS_2
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,9 +16,14 @@ import numpy as np
 import torch
 
 from ..phantoms.anatomy import MIDLINE_I, SELLA, atlas_tissues
+from ..phantoms.generator2_lesions import acoustic_neuroma_site
 from ..phantoms.lesion_forms import LesionLook, draw_look
-from ..phantoms.lesions import inward_direction, lesion_region
-from ..phantoms.lesions_2 import MENINGIOMA_SITES, acoustic_neuroma_site, meningioma_site
+from ..phantoms.lesion_sites import (
+    MENINGIOMA_SITES,
+    inward_direction,
+    lesion_region,
+    meningioma_site,
+)
 from .canvas import HeadCanvas, soft
 from .shapes import Shape, SmoothField, draw_shape
 

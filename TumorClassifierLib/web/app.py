@@ -24,9 +24,9 @@ from wslink.websocket import LinkProtocol
 
 from ..errors import InputError
 from ..heatmap_peak import peak_world
+from ..manifest import case_name
 from ..mrml_bridge import HEATMAP_THRESHOLD, show_result
 from ..result import ClassificationResult
-from ..volume import case_name
 from .access import Access
 from .session import Outcome, Progress, ViewerSession
 

@@ -138,9 +138,8 @@ class Worker:
 
     def _classify(self, request: ClassifyRequest, cancel: threading.Event) -> Result:
         from ..errors import Cancelled, InputError
-        from ..manifest import Case
+        from ..manifest import Case, case_name
         from ..outputs import HEATMAP_FORMATS, write_case_outputs
-        from ..volume import case_name
         if request.heatmap_format not in HEATMAP_FORMATS:
             raise InputError(f"heatmap_format must be one of {', '.join(HEATMAP_FORMATS)}, not "
                              f"{request.heatmap_format!r}")

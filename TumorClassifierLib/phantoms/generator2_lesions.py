@@ -12,7 +12,15 @@ import numpy as np
 
 from .anatomy import CPA, IAC, MIDLINE_I, SELLA, Canvas, sample_point, soft_ball
 from .lesion_forms import draw_look, paint_body
-from .lesions import _dural_tail, _mark, _oedema, inward_direction, lesion_region
+from .lesion_sites import (
+    MENINGIOMA_SITES,
+    dural_tail,
+    inward_direction,
+    lesion_region,
+    mark,
+    meningioma_site,
+    oedema,
+)
 
 
 def paint_hgg(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
@@ -23,9 +31,9 @@ def paint_hgg(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
                                    "cystic": 0.05})
     canvas.push(centre, radius * rng.uniform(0.4, 0.8))
     if rng.random() < 0.9:
-        _oedema(canvas, centre, radius + rng.uniform(6, 22), rng)
+        oedema(canvas, centre, radius + rng.uniform(6, 22), rng)
     slices, grids = canvas.box(centre, radius * 1.5)
-    _mark(canvas, slices, paint_body(canvas, slices, grids, radius, look, rng))
+    mark(canvas, slices, paint_body(canvas, slices, grids, radius, look, rng))
 
 
 def paint_lgg(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
@@ -37,13 +45,13 @@ def paint_lgg(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
                      enhancing=False)
     canvas.push(centre, radius * rng.uniform(0.1, 0.35))
     if rng.random() < 0.15:
-        _oedema(canvas, centre, radius + rng.uniform(4, 10), rng)
+        oedema(canvas, centre, radius + rng.uniform(4, 10), rng)
     slices, grids = canvas.box(centre, radius * 1.6)
     weight = paint_body(canvas, slices, grids, radius, look, rng) * canvas.brain[slices]
     if enhancing:  # faint patchy enhancement in a minority
         patch = soft_ball(grids, radius * rng.uniform(0.2, 0.45), rng, 0.4, 2.0) * weight
         canvas.blend(slices, patch * 0.7, rng.uniform(1.02, 1.3))
-    _mark(canvas, slices, weight)
+    mark(canvas, slices, weight)
 
 
 def paint_mets(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
@@ -59,13 +67,10 @@ def paint_mets(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
         look = draw_look(rng, family, {"solid": 0.45, "ring": 0.4, "heterogeneous": 0.1,
                                        "cystic": 0.05})
         if rng.random() < 0.85:
-            _oedema(canvas, centre, radius * rng.uniform(1.5, 3.5), rng)
+            oedema(canvas, centre, radius * rng.uniform(1.5, 3.5), rng)
         canvas.push(centre, radius * rng.uniform(0.2, 0.5))
         slices, grids = canvas.box(centre, radius * 1.4 + 3)
-        _mark(canvas, slices, paint_body(canvas, slices, grids, radius, look, rng))
-
-
-MENINGIOMA_SITES = ("convexity", "falx", "sphenoid_wing", "posterior_fossa")
+        mark(canvas, slices, paint_body(canvas, slices, grids, radius, look, rng))
 
 
 def paint_meningioma(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
@@ -82,30 +87,15 @@ def paint_meningioma(canvas: Canvas, rng: np.random.Generator, family: str) -> N
     centre = tuple(base + inward * radius * rng.uniform(0.3, 0.7))
     canvas.push(centre, radius * rng.uniform(0.5, 0.9))
     if rng.random() < 0.35:
-        _oedema(canvas, centre, radius + rng.uniform(4, 12), rng)
+        oedema(canvas, centre, radius + rng.uniform(4, 12), rng)
     slices, grids = canvas.box(centre, radius * 1.4 + 20)
     if rng.random() < 0.4:  # a CSF cleft between the tumour and the brain it displaces
         cleft = soft_ball(grids, radius + rng.uniform(1.0, 2.5), edge_mm=1.0)
         canvas.blend(slices, cleft * canvas.brain[slices], rng.uniform(0.2, 0.4))
     weight = paint_body(canvas, slices, grids, radius, look, rng)
     if rng.random() < 0.6:
-        _dural_tail(canvas, slices, grids, base, centre, radius, look.enhancement, rng)
-    _mark(canvas, slices, weight)
-
-
-def meningioma_site(tissues, site: str) -> np.ndarray:
-    """Where a meningioma of `site` may have its dural base, as a mask of the atlas grid."""
-    k, j, i = np.indices(tissues.image.shape, sparse=True)
-    surface = (tissues.surface_distance > -1.5) & (tissues.surface_distance < 1.5)
-    lateral = np.abs(i - MIDLINE_I)
-    if site == "convexity":
-        return surface & (k > 75) & (lateral > 25)
-    if site == "falx":
-        return (lateral < 3) & (k > 88) & (k < 125) & (j > 60) & (j < 190) & tissues.brain
-    if site == "sphenoid_wing":
-        return surface & (lateral > 20) & (lateral < 55) & (j > 125) & (j < 155) & (k > 35) \
-            & (k < 60)
-    return surface & (k < 50) & (j < 85)
+        dural_tail(canvas, slices, grids, base, centre, radius, look.enhancement, rng)
+    mark(canvas, slices, weight)
 
 
 def paint_pituitary_adenoma(canvas: Canvas, rng: np.random.Generator, family: str) -> None:
@@ -118,7 +108,7 @@ def paint_pituitary_adenoma(canvas: Canvas, rng: np.random.Generator, family: st
     canvas.push((centre[0], centre[1], centre[2] + height * 0.4), width * 0.5)
     slices, (dk, dj, di) = canvas.box(centre, max(width, height) + 4)
     stretched = (dk * width / height, dj, di)  # taller than wide
-    _mark(canvas, slices, paint_body(canvas, slices, stretched, width, look, rng))
+    mark(canvas, slices, paint_body(canvas, slices, stretched, width, look, rng))
 
 
 def acoustic_neuroma_site(rng: np.random.Generator, family: str):
@@ -152,7 +142,7 @@ def paint_acoustic_neuroma(canvas: Canvas, rng: np.random.Generator, family: str
                 * (along < length)).astype(np.float32)
         canvas.blend(slices, cone, look.enhancement)
         weight = np.maximum(weight, cone)
-    _mark(canvas, slices, weight)
+    mark(canvas, slices, weight)
 
 
 PAINTERS_2 = {

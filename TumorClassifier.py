@@ -593,14 +593,9 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
             self.cancel(_("Cancelled: the input volume was removed."))
 
     def waitFor(self, job, timeout=None):
-        """Keep the application responsive until `job` has finished."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not job.finished:
-            self.pollWorker()
-            slicer.app.processEvents()
-            if deadline is not None and time.monotonic() > deadline:
-                self.cancel(_("Cancelled: no result within {seconds} s.").format(seconds=timeout))
-            time.sleep(0.01)
+        """Keep the application responsive until `job` has finished (cancelled after
+        `timeout` seconds)."""
+        self.jobs.wait(job.workerJob, idle=slicer.app.processEvents, timeout=timeout)
         return job
 
     def classifyVolume(self, volumeNode, model=None, device="auto", camClass=None,

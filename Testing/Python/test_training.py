@@ -63,10 +63,12 @@ def test_resumed_run_continues_from_its_checkpoint(phantom_cohort, preprocessing
         assert float(a["train_loss"]) == pytest.approx(float(b["train_loss"]), rel=1e-4)
 
 
-def test_resume_without_a_checkpoint_is_a_clear_error(phantom_cohort, tmp_path):
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
     from TumorClassifierLib.errors import InputError
+    from TumorClassifierLib.resources import sample_data_dir
     with pytest.raises(InputError, match="no checkpoint"):
-        train(read_manifest(phantom_cohort), tmp_path / "none", quick(max_epochs=1), TINY,
+        train(read_manifest(sample_data_dir() / "manifest.csv"), tmp_path / "none",
+              quick(max_epochs=1), TINY,
               SMALL, cache_dir=tmp_path / "cache", resume=True, progress=False)
 
 

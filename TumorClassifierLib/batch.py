@@ -23,14 +23,15 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
                    debug: bool = False, show_progress: bool = True, echo=True,
                    prefetch: int = 1, tta: bool = False,
                    on_case_done=None, extra_columns: tuple[str, ...] = (),
-                   row_extras=None) -> BatchSummary:
+                   row_extras=None, dicom: bool = False) -> BatchSummary:
     """Classify `cases` into `out`; the results table is `results_csv` (default
     out/results.csv). `debug` re-raises the first error instead of recording it. `prefetch`:
     how many of the next scans are read and registered at once, each in its own background
     thread, while the network works on the current one (0: one after the other). `tta`:
     test-time flips (8 passes). `on_case_done(done, total, case_name)`: called after each
     case's row is written. `extra_columns` and `row_extras(case, result) -> dict`: more columns
-    for each classified case's row (evaluation's label and heatmap-versus-lesion columns)."""
+    for each classified case's row (evaluation's label and heatmap-versus-lesion columns).
+    `dicom`: also each DICOM series input's DICOM report and heatmap map (docs/dicom.md)."""
     from tqdm import tqdm
     run = BatchRun(cases, out, results_csv)
     out = Path(out)
@@ -49,7 +50,7 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
                 prepared, prepare_seconds = prepare()
                 row, result = finish_case(classifier, case, prepared, out,
                                           cam_class=cam_class, tta=tta, overlay=overlay,
-                                          row_extras=row_extras)
+                                          row_extras=row_extras, dicom=dicom)
                 row["seconds"] = round(prepare_seconds + time.perf_counter() - start, 3)
                 if echo:
                     tqdm.write(result.table())
@@ -67,7 +68,7 @@ def classify_cases(classifier, cases: list[Case], out: str | Path, cam_class=Non
 
 
 def finish_case(classifier, case: Case, prepared, out: Path, cam_class=None, tta: bool = False,
-                overlay: bool = True, row_extras=None):
+                overlay: bool = True, row_extras=None, dicom: bool = False):
     """Classify one prepared case, write its files, and return (its results-table row, the
     result): what every runner does with a case once it is read and registered (the local
     batch here, the Ray workers of cluster/ray_batch.py). The row's seconds cover this step."""
@@ -75,7 +76,7 @@ def finish_case(classifier, case: Case, prepared, out: Path, cam_class=None, tta
     start = time.perf_counter()
     result = classifier.classify_prepared(prepared, cam_class=cam_class, tta=tta)
     files = write_case_outputs(result, case, Path(out), overlay=overlay,
-                               scan=prepared.scan_volume() if overlay else None)
+                               scan=prepared.scan_volume() if overlay else None, dicom=dicom)
     row = result_row(case, result, files, time.perf_counter() - start)
     if row_extras is not None:
         row |= row_extras(case, result)

@@ -178,6 +178,10 @@ def _add_run_options(command, default_out: str = "tumorclassifier_output") -> No
     command.add_argument("--force", action="store_true",
                          help="classify even when registration to the atlas looks poor")
     command.add_argument("--no-overlay", action="store_true", help="skip the PNG overlays")
+    command.add_argument("--dicom-out", action="store_true",
+                         help="also write DICOM results for a DICOM series input: a structured "
+                         "report and the heatmap as a parametric map, in new series of its "
+                         "study (pip install 'tumorclassifier[dicom]'; docs/dicom.md)")
     command.add_argument("--tta", action="store_true", help="test-time augmentation: average "
                          "the probabilities over every combination of the flips the model "
                          "was trained with (8 passes for the paper's three axes, 2 for "
@@ -395,10 +399,21 @@ def _classify_command(args) -> int:
     cases = (read_manifest(args.manifest) if args.manifest else []) + \
         (cases_from_paths(args.scans) if args.scans else [])
     cases, args.results_csv = _this_shard(cases, args)
+    if args.dicom_out:
+        _check_dicom_extra()
     if args.ray is not None:
         return _classify_on_ray(cases, args)
     classifier = BackgroundLoadingClassifier(args.model, args.device, args.precision)
     return run_batch(classifier, cases, args)
+
+
+def _check_dicom_extra() -> None:
+    """Said once, before any scan is read, rather than in every row of a batch."""
+    try:
+        import highdicom  # noqa: F401
+    except ImportError as error:
+        raise InputError(f"--dicom-out needs the [dicom] extra ({error}); install it with "
+                         "pip install 'tumorclassifier[dicom]'") from None
 
 
 def _this_shard(cases, args):
@@ -429,7 +444,7 @@ def _classify_on_ray(cases, args) -> int:
     summary = classify_cases_on_ray(cases, args.out, args.model, options, device=args.device,
                                     precision=args.precision, cam_class=args.cam_class,
                                     force=args.force, overlay=not args.no_overlay,
-                                    tta=args.tta)
+                                    tta=args.tta, dicom=args.dicom_out)
     return _report(summary)
 
 
@@ -453,7 +468,8 @@ def run_batch(classifier, cases, args) -> int:
     summary = classify_cases(classifier, cases, args.out, cam_class=args.cam_class,
                              force=args.force, overlay=not args.no_overlay, debug=args.debug,
                              tta=args.tta, prefetch=args.prefetch,
-                             results_csv=getattr(args, "results_csv", None))
+                             results_csv=getattr(args, "results_csv", None),
+                             dicom=args.dicom_out)
     return _report(summary)
 
 

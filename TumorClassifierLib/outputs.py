@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+from .errors import InputError
 from .files import atomic_output
 from .manifest import Case
 from .overlay import write_overlay_png
@@ -17,12 +18,14 @@ HEATMAP_FORMATS = {"nii.gz": (".nii.gz", True), "nrrd": (".nrrd", False)}
 
 def write_case_outputs(result: ClassificationResult, case: Case, out: Path,
                        overlay: bool = True, scan: Volume | None = None,
-                       heatmap_format: str = "nii.gz") -> dict[str, Path]:
+                       heatmap_format: str = "nii.gz", dicom: bool = False) -> dict[str, Path]:
     """`<case>_probabilities.json`, `<case>_heatmap.nii.gz` (the input's geometry) and
     `<case>_overlay.png`; each written under a temporary name and renamed. `scan`: the scan as
     already read, for the overlay (else it is read again from case.path). `heatmap_format`
     "nrrd": an uncompressed heatmap, for a reader on the same machine that deletes it after
-    reading (the Slicer module; writing and reading it back is ~0.1 s faster)."""
+    reading (the Slicer module; writing and reading it back is ~0.1 s faster). `dicom`: also
+    the DICOM report and heatmap map of a scan read from a DICOM series folder (dicom/). The
+    probabilities JSON comes last: a case with it is complete."""
     out = Path(out)
     suffix, compress = HEATMAP_FORMATS[heatmap_format]
     files = {"heatmap": out / f"{case.name}_heatmap{suffix}",
@@ -34,11 +37,23 @@ def write_case_outputs(result: ClassificationResult, case: Case, out: Path,
                  f"{result.confidence:.0%} - heatmap for {result.cam_class}")
         write_overlay_png(scan if scan is not None else read_volume(case.path), result.heatmap,
                           files["overlay"], title)
+    if dicom:
+        files |= _dicom_outputs(result, case, out)
     record = result.to_dict() | {"case": case.name, "path": str(case.path),
                                  "files": {k: v.name for k, v in files.items()}}
     with atomic_output(files["probabilities"], ".json") as temporary:
         temporary.write_text(json.dumps(record, indent=2), encoding="utf-8")
     return files
+
+
+def _dicom_outputs(result: ClassificationResult, case: Case, out: Path) -> dict[str, Path]:
+    try:
+        from .dicom.write import write_dicom_results
+    except ImportError as error:
+        raise InputError(f"DICOM results need the [dicom] extra ({error}); install it with "
+                         "pip install 'tumorclassifier[dicom]'") from None
+    written = write_dicom_results(result, case.path, out, case.name)
+    return {f"dicom_{role}": path for role, path in written.items()}
 
 
 def write_probabilities_csv(result: ClassificationResult, path: Path) -> Path:

@@ -41,7 +41,7 @@ def columns(codes: tuple[str, ...], extra: tuple[str, ...] = ()) -> list[str]:
     return (["case", "source", "status", "predicted_class", "confidence", "entropy"]
             + [f"p_{code}" for code in codes]
             + ["registration_correlation", "registration_ok", "warnings", "error", "seconds",
-               "heatmap"] + list(extra))
+               "heatmap", "dicom_report"] + list(extra))
 
 
 def result_row(case: Case, result, files: dict[str, Path], seconds: float) -> dict:
@@ -53,7 +53,8 @@ def result_row(case: Case, result, files: dict[str, Path], seconds: float) -> di
             | {"registration_correlation": result.registration["correlation"],
                "registration_ok": result.registration["ok"],
                "warnings": " | ".join(result.warnings), "error": "",
-               "seconds": round(seconds, 3), "heatmap": files["heatmap"].name})
+               "seconds": round(seconds, 3), "heatmap": files["heatmap"].name,
+               "dicom_report": files["dicom_report"].name if "dicom_report" in files else ""})
 
 
 def error_row(case: Case, error: Exception | str, seconds: float) -> dict:

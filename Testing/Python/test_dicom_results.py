@@ -175,3 +175,36 @@ def test_classifying_does_not_load_the_dicom_extra():
     code = ("import TumorClassifierLib.cli as c, TumorClassifierLib.batch, "
             "TumorClassifierLib.inference, TumorClassifierLib.worker.server; c.build_parser()")
     assert modules_loaded_by(code, ("highdicom", "dicomweb_client")) == []
+
+
+@pytest.mark.slow
+def test_classify_dicom_out_writes_them_beside_the_clis_files_and_the_table_names_them(
+        series, tiny_bundle, tmp_path, capsys):
+    from TumorClassifierLib.cli import main
+    from TumorClassifierLib.results_table import read_rows
+    out = tmp_path / "out"
+    assert main(["classify", str(series), "--out", str(out), "--model", str(tiny_bundle),
+                 "--device", "cpu", "--dicom-out", "--no-overlay"]) == 0
+    row, = read_rows(out / "results.csv")
+    assert row["status"] == "ok" and row["dicom_report"] == "series_report_sr.dcm"
+    assert {p.name for p in out.iterdir()} >= {"series_report_sr.dcm", "series_heatmap_pm.dcm",
+                                               "series_probabilities.json"}
+    assert dciodvfy_errors(out / "series_report_sr.dcm") == []
+    nifti = tmp_path / "scan.nii.gz"
+    sitk.WriteImage(sitk.ReadImage(str(out / "series_heatmap.nii.gz")), str(nifti))
+    assert main(["classify", str(nifti), "--out", str(tmp_path / "n"), "--model",
+                 str(tiny_bundle), "--device", "cpu", "--dicom-out"]) != 0
+    row, = read_rows(tmp_path / "n" / "results.csv")
+    assert "DICOM results need the scan's DICOM series folder" in row["error"]
+    assert not list((tmp_path / "n").glob("*.dcm"))
+
+
+def test_dicom_out_without_the_extra_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from TumorClassifierLib.cli import main
+    monkeypatch.setitem(sys.modules, "highdicom", None)  # as if the extra were not installed
+    assert main(["classify", str(tmp_path / "x.nii.gz"), "--out", str(tmp_path),
+                 "--dicom-out"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pip install 'tumorclassifier[dicom]'" in err and "\n" not in err

@@ -58,13 +58,15 @@ class _Job:
     cam_class: str | None
     tta: bool
     overlay: bool
+    dicom: bool = False
 
 
 def classify_cases_on_ray(cases: list[Case], out: str | Path, model=None,
                           options: RayOptions = RayOptions(), device: str = "auto",
                           precision: str = "auto", cam_class=None, force: bool = False,
                           overlay: bool = True, tta: bool = False,
-                          results_csv: str | Path | None = None, echo=True) -> BatchSummary:
+                          results_csv: str | Path | None = None, echo=True,
+                          dicom: bool = False) -> BatchSummary:
     """What `batch.classify_cases` does, on Ray. `echo`: print one line per finished case."""
     from ..bundle import load_bundle
 
@@ -81,7 +83,7 @@ def classify_cases_on_ray(cases: list[Case], out: str | Path, model=None,
         if started_here:
             _start_ray(options)
         try:
-            job = _Job(out, model, device, precision, cam_class, tta, overlay)
+            job = _Job(out, model, device, precision, cam_class, tta, overlay, dicom)
             for row in _rows(run.todo, job, metadata.preprocessing, force, options):
                 run.record(row)
                 if echo:
@@ -189,7 +191,7 @@ class _ModelWorker:
         try:
             row, _ = finish_case(self.classifier, case, pickle.loads(item["prepared"]),
                                  self.job.out, cam_class=self.job.cam_class, tta=self.job.tta,
-                                 overlay=self.job.overlay)
+                                 overlay=self.job.overlay, dicom=self.job.dicom)
             row["seconds"] = round(item["prepare_seconds"] + time.perf_counter() - start, 3)
         except Exception as error:
             row = error_row(case, error, item["prepare_seconds"] + time.perf_counter() - start)

@@ -73,6 +73,7 @@ class _ModelOptions(Message):
     tta: bool = False
     force: bool = False  # classify even when registration looks poor
     overlay: bool = False
+    dicom: bool = False  # also the DICOM results of a DICOM series input (docs/dicom.md)
     id: str = ""
 
     @property

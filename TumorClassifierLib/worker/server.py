@@ -157,7 +157,8 @@ class Worker:
         case = Case(request.case or case_name(request.input), Path(request.input))
         try:
             files = write_case_outputs(result, case, out, overlay=request.overlay,
-                                       heatmap_format=request.heatmap_format)
+                                       heatmap_format=request.heatmap_format,
+                                       dicom=request.dicom)
         except OSError as error:
             raise InputError(f"{out}: cannot write the results ({error.strerror or error})") \
                 from None
@@ -192,7 +193,7 @@ class Worker:
             self.classifier(request), cases, request.out, cam_class=request.cam_class or None,
             force=request.force, overlay=request.overlay, results_csv=request.results_csv,
             show_progress=False, echo=False, tta=request.tta, prefetch=request.prefetch,
-            on_case_done=case_done)
+            on_case_done=case_done, dicom=request.dicom)
         return Result(request.id, summary=summary.to_dict())
 
 

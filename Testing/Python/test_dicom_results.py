@@ -1,8 +1,9 @@
 """DICOM results of a scan that came from DICOM (TumorClassifierLib/dicom/): a Comprehensive 3D
 SR and a Parametric Map that pass the standard's validator (dciodvfy, Debian's dicom3tools),
 read back with highdicom to what was classified, carry the source's patient and study, and
-whose UIDs repeat for the same result and change for another. On a small MR series written
-here, and on the real acoustic neuroma series of ../shared/realdata (skipped where absent)."""
+whose UIDs repeat for the same result and change for another. On a small MR series the project
+writes (dicom/series.py, itself checked by dciodvfy), and on the real acoustic neuroma series of
+../shared/realdata (skipped where absent). The archive: integration/test_orthanc.py."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from TumorClassifierLib.errors import InputError
 
 highdicom = pytest.importorskip("highdicom", reason="the [dicom] extra (highdicom) is needed")
 
+from TumorClassifierLib.dicom.series import write_mr_series  # noqa: E402
 from TumorClassifierLib.dicom.source import read_source_series  # noqa: E402
 from TumorClassifierLib.dicom.write import write_dicom_results  # noqa: E402
 from TumorClassifierLib.inference import Classifier  # noqa: E402
@@ -28,53 +30,13 @@ REAL_SERIES = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "an_
     "dicom"
 
 
-def mr_series(head: sitk.Image, folder: Path, series_number: int = 7) -> Path:
-    """`head` as an MR Image Storage series, one file per slice, as a scanner would send it."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
-    folder.mkdir(parents=True)
-    array = sitk.GetArrayFromImage(head)
-    scaled = np.clip(array / max(float(array.max()), 1e-6) * 1000, 0, 4095).astype(np.uint16)
-    study, series, frame = (generate_uid(entropy_srcs=[str(folder), role])
-                            for role in ("study", "series", "frame"))
-    direction = np.asarray(head.GetDirection()).reshape(3, 3)
-    for k in range(array.shape[0]):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MRImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[series, str(k)])
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = pydicom.Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.Manufacturer = "MR", "Test"
-        ds.PatientName, ds.PatientID, ds.PatientSex = "Test^Phantom", "PHANTOM-1", "O"
-        ds.PatientBirthDate, ds.StudyDate, ds.StudyTime = "", "20261207", "120000"
-        ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "1", "A1", ""
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.SeriesNumber, ds.InstanceNumber = series_number, k + 1
-        ds.PositionReferenceIndicator = ""
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "NONE"]
-        ds.ScanningSequence, ds.SequenceVariant, ds.ScanOptions = "GR", "SP", ""
-        ds.MRAcquisitionType, ds.EchoTime, ds.RepetitionTime = "3D", 3.0, 8.0
-        ds.EchoTrainLength, ds.MagneticFieldStrength = 1, 3.0
-        ds.SliceThickness = head.GetSpacing()[2]
-        ds.ImagePositionPatient = list(head.TransformIndexToPhysicalPoint((0, 0, k)))
-        ds.ImageOrientationPatient = list(direction[:, 0]) + list(direction[:, 1])
-        ds.PixelSpacing = [head.GetSpacing()[1], head.GetSpacing()[0]]
-        ds.Rows, ds.Columns = array.shape[1], array.shape[2]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.PixelData = scaled[k].tobytes()
-        ds.save_as(folder / f"{k:03d}.dcm", enforce_file_format=True)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def series(head, tmp_path_factory) -> Path:
     small = sitk.Resample(head, [s // 2 for s in head.GetSize()], sitk.Transform(),
                           sitk.sitkLinear, head.GetOrigin(),
                           [2 * s for s in head.GetSpacing()], head.GetDirection())
-    return mr_series(small, tmp_path_factory.mktemp("dicom") / "series")
+    return write_mr_series(small, tmp_path_factory.mktemp("dicom") / "series", "test-series",
+                           series_number=7)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +50,11 @@ def dciodvfy_errors(path: Path) -> list[str]:
     done = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
     return [line for line in (done.stdout + done.stderr).splitlines()
             if line.startswith("Error")]
+
+
+def test_the_projects_mr_series_passes_the_validator(series):
+    assert dciodvfy_errors(sorted(series.iterdir())[0]) == []
+    assert len(read_source_series(series)) == len(list(series.iterdir()))
 
 
 def check_results(result, source_folder: Path, out: Path) -> dict:

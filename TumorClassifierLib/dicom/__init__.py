@@ -6,6 +6,8 @@
     objects a Comprehensive 3D SR (TID 1500) of the classification, and the heatmap as a
             Parametric Map on the source's frame of reference
     write   both objects for one classified case, written atomically
+    archive a PACS over DICOMweb (dicomweb-client): find, retrieve, store and check
+    series  a scan written as an MR image series (phantoms into an archive)
 
 Nothing outside this package imports it at file scope. docs/dicom.md says which templates,
 codes and attributes, and why.

@@ -68,7 +68,7 @@ def build_parametric_map(result, source: list[pydicom.Dataset],
         contains_recognizable_visual_features=False, real_world_value_mappings=[mapping],
         voi_lut_transformations=[VOILUTTransformation(window_center=0.5, window_width=1.0)],
         content_description=f"Where the network looked: {result.cam_class}"[:64],
-        content_label="HEATMAP")
+        content_label="HEATMAP", series_description=f"{MANUFACTURER}: heatmap")
     # Laterality is Type 2C in the General Series module: present, empty, for the brain (an
     # unpaired structure); dciodvfy cannot evaluate the condition and asks for it.
     parametric_map.Laterality = ""

@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "optionally case, brain_mask)")
     _add_run_options(classify)
     _add_scale_out_options(classify)
+    _add_archive_options(classify)
 
     demo = commands.add_parser("demo", help="classify the bundled sample scans with the "
                                "bundled default model")
@@ -190,6 +191,22 @@ def _add_run_options(command, default_out: str = "tumorclassifier_output") -> No
                          help="scans read and registered ahead, each in its own thread, while "
                          "the network runs (default 1; on a GPU, about the number of CPU "
                          "cores to spare; 0: one after the other)")
+
+
+def _add_archive_options(command) -> None:
+    group = command.add_argument_group("from and to a PACS over DICOMweb (docs/dicom.md)")
+    group.add_argument("--dicomweb", metavar="URL", help="a DICOMweb root (https://...): "
+                       "classify the post-contrast T1 series of each study and store the DICOM "
+                       "results back; credentials from TUMORCLASSIFIER_DICOMWEB_TOKEN or "
+                       "TUMORCLASSIFIER_DICOMWEB_BASIC (user:password), or --dicomweb-credentials")
+    group.add_argument("--study", action="append", metavar="UID", help="a Study Instance UID "
+                       "(repeatable)")
+    group.add_argument("--studies", type=Path, metavar="CSV", help="a study list: a 'study' "
+                       "column, optionally 'series' and 'case'")
+    group.add_argument("--series", metavar="UID", help="the series to classify, when one --study "
+                       "has several or no post-contrast T1 series")
+    group.add_argument("--dicomweb-credentials", type=Path, metavar="FILE",
+                       help="a file whose first line is 'Bearer TOKEN' or 'user:password'")
 
 
 def _add_scale_out_options(command) -> None:
@@ -394,6 +411,8 @@ def _classify_command(args) -> int:
         if not manifest.is_file():
             raise InputError(f"{manifest}: no sample scans are installed")
         return run_batch(classifier, read_manifest(manifest), args)
+    if args.dicomweb:
+        return _classify_studies(args)
     if not args.scans and not args.manifest:
         raise InputError("give at least one scan, or --manifest CSV")
     cases = (read_manifest(args.manifest) if args.manifest else []) + \
@@ -405,6 +424,27 @@ def _classify_command(args) -> int:
         return _classify_on_ray(cases, args)
     classifier = BackgroundLoadingClassifier(args.model, args.device, args.precision)
     return run_batch(classifier, cases, args)
+
+
+def _classify_studies(args) -> int:
+    _check_dicom_extra()
+    if args.scans or args.manifest or args.ray is not None or args.num_shards is not None:
+        raise InputError("--dicomweb classifies studies of the archive: leave out scans, "
+                         "--manifest, --ray and shards")
+    if bool(args.study) == bool(args.studies):
+        raise InputError("with --dicomweb, give --study UID (repeatable) or --studies CSV")
+    if args.series and len(args.study or []) != 1:
+        raise InputError("--series goes with exactly one --study")
+    from .background_loading import BackgroundLoadingClassifier
+    from .dicom.archive import Archive, session_from
+    from .dicom.studies import Study, classify_studies, read_studies
+    studies = read_studies(args.studies) if args.studies else [
+        Study(uid, uid, args.series) for uid in args.study]
+    archive = Archive(args.dicomweb, session_from(args.dicomweb_credentials))
+    classifier = BackgroundLoadingClassifier(args.model, args.device, args.precision)
+    return _report(classify_studies(classifier, archive, studies, args.out,
+                                    cam_class=args.cam_class, force=args.force,
+                                    overlay=not args.no_overlay, tta=args.tta))
 
 
 def _check_dicom_extra() -> None:

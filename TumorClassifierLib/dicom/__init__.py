@@ -8,6 +8,7 @@
     write   both objects for one classified case, written atomically
     archive a PACS over DICOMweb (dicomweb-client): find, retrieve, store and check
     series  a scan written as an MR image series (phantoms into an archive)
+    studies `classify --dicomweb`: the studies of an archive as a resumable batch
 
 Nothing outside this package imports it at file scope. docs/dicom.md says which templates,
 codes and attributes, and why.

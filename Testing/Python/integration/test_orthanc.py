@@ -179,3 +179,70 @@ def test_a_real_series_without_contrast_in_its_name_must_be_named(archive, tiny_
     archive.store(study, list(write_dicom_results(result, retrieved, tmp_path / "out",
                                                   "real").values()))
     assert len(archive.series_of(study)) == 3
+
+
+@pytest.fixture(scope="module")
+def small_head(head):
+    return sitk.Resample(head, [s // 2 for s in head.GetSize()], sitk.Transform(),
+                         sitk.sitkLinear, head.GetOrigin(), [2 * s for s in head.GetSpacing()],
+                         head.GetDirection())
+
+
+def test_a_study_list_runs_as_a_batch_that_survives_a_kill_and_resumes(
+        orthanc, archive, small_head, tiny_bundle, tmp_path):
+    """Six studies (one with no post-contrast T1): the command is killed after its first row,
+    run again, and then every usable study has exactly one report and one map in the archive,
+    the table one row per study, and the unusable one an error row naming it."""
+    import csv
+    import os
+    import sys
+    url, user, password = orthanc
+    studies = []
+    for n in range(6):
+        description = "T2 FLAIR" if n == 5 else "T1 post-contrast"
+        folder = write_mr_series(small_head, tmp_path / "in" / str(n), f"batch-{n}",
+                                 description, patient_id=f"P{n}")
+        studies.append(upload(archive, folder))
+    table = tmp_path / "studies.csv"
+    with open(table, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["study", "case"])
+        writer.writerows((uid, f"study{n}") for n, uid in enumerate(studies))
+    command = [sys.executable, "-m", "TumorClassifierLib.cli", "classify", "--dicomweb", url,
+               "--studies", str(table), "--out", str(tmp_path / "out"), "--model",
+               str(tiny_bundle), "--device", "cpu", "--no-overlay"]
+    env = dict(os.environ, TUMORCLASSIFIER_DICOMWEB_BASIC=f"{user}:{password}")
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    results = tmp_path / "out" / "results.csv"
+    deadline = time.monotonic() + 300
+    while not (results.is_file() and len(results.read_text().splitlines()) >= 2):
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    first.kill()
+    first.wait()
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2, again.stderr  # one study could not be classified
+    assert "skipped" in again.stderr
+    from TumorClassifierLib.results_table import read_rows
+    rows = {row["case"]: row for row in read_rows(results)}
+    assert sorted(rows) == [f"study{n}" for n in range(6)]
+    assert [rows[f"study{n}"]["status"] for n in range(6)] == ["ok"] * 5 + ["error"]
+    assert "no series looks like a post-contrast T1" in rows["study5"]["error"]
+    for n, uid in enumerate(studies[:5]):
+        modalities = sorted(s.modality for s in archive.series_of(uid))
+        assert modalities == ["MR", "OT", "SR"], (n, modalities)  # one report, one map
+        assert all(series.instances == 1 for series in archive.series_of(uid)
+                   if series.modality != "MR")
+
+
+def test_the_command_line_refuses_mixed_or_missing_inputs_in_one_line(orthanc, capsys):
+    from TumorClassifierLib.cli import main
+    url = orthanc[0]
+    for args, message in ((["--dicomweb", url], "give --study UID"),
+                          (["--dicomweb", url, "x.nii.gz", "--study", "1"], "leave out scans"),
+                          (["--dicomweb", url, "--study", "1", "--study", "2", "--series", "3"],
+                           "--series goes with exactly one --study")):
+        assert main(["classify", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err

@@ -246,3 +246,46 @@ def test_the_command_line_refuses_mixed_or_missing_inputs_in_one_line(orthanc, c
         assert main(["classify", *args]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err
+
+
+def half_a_store_then_a_dropped_connection(session, url, data=None, headers=None, **kwargs):
+    """Instead of requests' POST: send the request line, the headers and half of the body to
+    the real archive over a socket of its own, then drop the connection - an archive that goes
+    away in the middle of a store, as the archive sees it."""
+    from urllib.parse import urlsplit
+    body = data if isinstance(data, bytes) else b"".join(data)
+    parts = urlsplit(url)
+    headers = {key: value for key, value in (headers or {}).items()
+               if key.lower() not in ("transfer-encoding", "host", "content-length")}
+    headers |= {"Host": parts.netloc, "Content-Length": str(len(body))}
+    user, password = session.auth
+    import base64
+    headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    head = f"POST {parts.path}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\n" + \
+        "".join(f"{key}: {value}\r\n" for key, value in headers.items()) + "\r\n"
+    with socket.create_connection((parts.hostname, parts.port)) as raw:
+        raw.sendall(head.encode() + body[:len(body) // 2])
+    raise requests.ConnectionError("the connection was dropped in the middle of the store")
+
+
+def test_an_archive_that_drops_the_connection_mid_store_leaves_no_partial_series(
+        orthanc, archive, small_head, tiny_bundle, tmp_path, monkeypatch, capsys):
+    from TumorClassifierLib.cli import main
+    from TumorClassifierLib.results_table import read_rows
+    url, user, password = orthanc
+    study = upload(archive, write_mr_series(small_head, tmp_path / "in", "dropped",
+                                            patient_id="DROP"))
+    monkeypatch.setenv("TUMORCLASSIFIER_DICOMWEB_BASIC", f"{user}:{password}")
+    out = tmp_path / "out"
+    args = ["classify", "--dicomweb", url, "--study", study, "--out", str(out), "--model",
+            str(tiny_bundle), "--device", "cpu", "--no-overlay"]
+    with monkeypatch.context() as patched:
+        patched.setattr(requests.Session, "post", half_a_store_then_a_dropped_connection)
+        assert main(args) == 2
+    row, = read_rows(out / "results.csv")
+    assert row["status"] == "error" and study in row["error"] and "\n" not in row["error"]
+    assert sorted(s.modality for s in archive.series_of(study)) == ["MR"]  # nothing partial
+    capsys.readouterr()
+    assert main(args) == 0  # the re-run finishes the job
+    assert sorted(s.modality for s in archive.series_of(study)) == ["MR", "OT", "SR"]
+    assert [r["status"] for r in read_rows(out / "results.csv")] == ["ok"]

@@ -37,6 +37,8 @@ SAMPLE = SAMPLES / "phantom_s3_hgg_0000.nii.gz"
 LESION = SAMPLES / "phantom_s3_hgg_0000_lesion.nii.gz"
 TOKEN = "browser-test-token-0123456789"
 
+LESION_COVERED = 0.25  # share of the lesion's pixels that the heat colours
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -157,7 +159,9 @@ def test_upload_classify_and_the_heatmap_over_the_lesion(tmp_path):
             assert len(lesion) > 50, "the axial view does not pass through the lesion"
             heat_after = coloured(after[lesion[:, 0], lesion[:, 1]]).mean()
             heat_before = coloured(before[lesion[:, 0], lesion[:, 1]]).mean()
-            assert heat_before < 0.05 and heat_after > 0.5, (heat_before, heat_after)
+            # The 64^3 default's heat covers about a third of the lesion's pixels in this view
+            # (0.35; the earlier 128^3 model's over half); an overlay off the anatomy, none.
+            assert heat_before < 0.05 and heat_after > LESION_COVERED, (heat_before, heat_after)
 
             def thumb(label):
                 return page.locator(".v-slider", has_text=label).locator(".v-slider-thumb")
@@ -169,7 +173,7 @@ def test_upload_classify_and_the_heatmap_over_the_lesion(tmp_path):
             thumb("Opacity").press("Home")  # opacity 0: the heat is gone
             assert app.state.opacity == 0 and heat_over_lesion() < 0.05
             thumb("Opacity").press("End")  # opacity 1: back
-            assert app.state.opacity == 1 and heat_over_lesion() > 0.5
+            assert app.state.opacity == 1 and heat_over_lesion() > LESION_COVERED
             thumb("Threshold").press("End")  # nothing above a threshold of 1
             assert app.state.threshold == 1 and heat_over_lesion() < 0.05
 

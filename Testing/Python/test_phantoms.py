@@ -77,6 +77,7 @@ def test_same_seed_same_phantom_other_seed_other_phantom():
         sitk.GetArrayViewFromImage(first.scan), sitk.GetArrayViewFromImage(other.scan))
 
 
+@pytest.mark.slow
 def test_acquisition_parameters_are_honoured():
     canvas = painted("HGG", 4)
     acquisition = Acquisition(rotation_deg=(10.0, -5.0, 15.0), shift_mm=(5.0, 0.0, -8.0),
@@ -176,6 +177,7 @@ def painted_2(label, seed, family):
     return canvas
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["lumpy", "cluster"])
 @pytest.mark.parametrize("seed", [1, 2])
 def test_generator_2_keeps_each_class_where_radiology_puts_it(seed, family):

@@ -25,6 +25,7 @@ def test_only_the_ray_runner_imports_ray():
     assert importing == ["TumorClassifierLib/cluster/ray_batch.py"]
 
 
+@pytest.mark.slow
 def test_classifying_and_the_slicer_worker_do_not_load_ray():
     code = ("import TumorClassifierLib.cli as c, TumorClassifierLib.batch, "
             "TumorClassifierLib.inference, TumorClassifierLib.worker.server, "

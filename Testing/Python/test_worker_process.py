@@ -85,6 +85,7 @@ def test_classify_writes_what_the_library_computes_with_progress_in_order(
     assert written["case"] == case.name and written["files"]["heatmap"] == files["heatmap"].name
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_error_line_and_the_worker_keeps_serving(worker, tiny_bundle,
                                                                    samples, tmp_path):
     missing = tmp_path / "no such scan.nii.gz"

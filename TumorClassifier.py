@@ -33,6 +33,7 @@ DEFAULT_MODEL = "bundled default model"
 MODEL_SETTING = "TumorClassifier/ModelPath"
 POLL_INTERVAL_MS = 20  # while the worker has work; a non-blocking read costs microseconds
 IDLE_RELEASE_SETTING = "TumorClassifier/WorkerIdleReleaseSeconds"
+WARM_UP_SETTING = "TumorClassifier/StartWorkerWhenShown"
 
 
 class TumorClassifier(ScriptedLoadableModule):
@@ -127,6 +128,7 @@ class TumorClassifierWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def enter(self):
         self.initializeParameterNode()
+        self.logic.warmUp()
 
     def exit(self):
         if self._parameterNode:
@@ -467,6 +469,23 @@ class TumorClassifierLogic(ScriptedLoadableModuleLogic, VTKObservationMixin):
         self._idleTimer.stop()
         self._timer.start()
         return self.jobs.start()
+
+    def warmUp(self):
+        """Start the worker when the panel is shown, so that the first Classify finds torch
+        and MONAI imported (the worker's start-up is most of a first run's wait). Only where
+        everything is installed (nothing is installed or asked here), and not when the
+        setting WARM_UP_SETTING is false; an idle worker is released as always."""
+        if self.installing or (self.jobs is not None and self.jobs.alive):
+            return
+        if str(qt.QSettings().value(WARM_UP_SETTING, "true")).lower() in ("false", "0"):
+            return
+        from TumorClassifierLib.requirements import missing_or_old
+        if missing_or_old():
+            return
+        try:
+            self.startWorker()
+        except Exception as error:  # the first Classify reports it properly
+            logging.info(f"TumorClassifier: the worker could not be started ahead: {error}")
 
     def _onReady(self, ready):
         if self.workerReadyCallback:

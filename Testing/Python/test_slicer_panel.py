@@ -270,7 +270,7 @@ def test_installs_pin_the_installed_torch_and_the_button_is_off_meanwhile(app, s
     for name in ("torch", "numpy", "SimpleITK"):
         assert f"{name}=={requirements.installed_version(name)}\n" in constraints + "\n"
     assert app.messages[0][0] == "confirm" and "monai>=1.3" in app.messages[0][1]
-    assert widget.logic.job is None and widget.logic.worker is None  # no second install/run
+    assert widget.logic.job is None and not widget.logic.busy  # no second install, no run
 
 
 def test_an_old_torch_is_refused_with_what_to_do(app, samples, monkeypatch):
@@ -280,7 +280,8 @@ def test_an_old_torch_is_refused_with_what_to_do(app, samples, monkeypatch):
     monkeypatch.setattr(slicer.util, "pip_install", lambda arguments: pytest.fail(
         "nothing may be installed for an old torch"))
     widget.ui.classifyButton.click()
-    assert widget.logic.worker is None and widget.ui.classifyButton.text == "Classify"
+    assert widget.logic.job is None and not widget.logic.busy  # nothing ran
+    assert widget.ui.classifyButton.text == "Classify"
     (kind, text), = app.messages
     assert kind == "error" and "torch>=99.0" in text and "PyTorch Utils" in text
 
@@ -444,3 +445,29 @@ def test_an_idle_worker_gives_its_memory_back_after_the_configured_time(app):
     finally:
         qt.QSettings().remove("TumorClassifier/WorkerIdleReleaseSeconds")
     widget.cleanup()
+
+
+def test_showing_the_panel_starts_the_worker_ahead_only_where_it_can_run(app, monkeypatch):
+    """The worker's start-up (torch and MONAI imports) is most of a first Classify's wait at
+    64^3, so the panel starts it when shown; not when a package is missing (nothing is
+    installed or asked for then) and not when the setting says no."""
+    import qt
+
+    from TumorClassifierLib import requirements
+    widget = app.widget()  # shown: enter() has run
+    process = widget.logic.worker.process
+    app.run_until(lambda: widget.logic.worker.info is not None, 120)
+    assert process.poll() is None and not widget.logic.busy and app.messages == []
+    widget.logic.shutdownWorker()
+    real = requirements.missing_or_old
+    monkeypatch.setattr(requirements, "missing_or_old",
+                        lambda names=tuple(requirements.MINIMUM_VERSIONS): real(names) | {
+                            "monai": None})
+    other = app.widget()
+    assert other.logic.worker is None and app.messages == []  # nothing started, nothing asked
+    monkeypatch.setattr(requirements, "missing_or_old", real)
+    qt.QSettings().setValue("TumorClassifier/StartWorkerWhenShown", "false")
+    try:
+        assert app.widget().logic.worker is None
+    finally:
+        qt.QSettings().remove("TumorClassifier/StartWorkerWhenShown")

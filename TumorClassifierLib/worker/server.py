@@ -244,6 +244,9 @@ def main() -> int:
             traceback.print_exc(file=sys.stderr)
             sys.stderr.flush()
             os._exit(1)
+        # Then the rest of the network's imports (MONAI: about a second), so that a worker
+        # started before it is needed (the panel starts one when it is shown) is warm.
+        from .. import inference  # noqa: F401
     threading.Thread(target=announce, daemon=True, name="worker-ready").start()
     worker.serve(sys.stdin)
     return 0

@@ -18,7 +18,6 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    import torch
     import torch.nn.functional as F
 
     from TumorClassifierLib.synthesis.dataset import TEST, SyntheticHeads
@@ -55,7 +54,6 @@ def main() -> None:
     small = [m for m in measured if m[1] < args.small]
     print(f"under {args.small} voxels: {len(small)} tumours, {sum(m[0] for m in small)} of them "
           "called HEALTHY")
-    torch.set_num_threads(1)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from ..errors import InputError
 from ..manifest import Case
 from ..results_table import BatchRun, BatchSummary, columns, error_row
 from .archive import Archive
+from .write import FILE_NAMES
 
 SERIES_FOLDER = "series"  # out/series/<case>/: each study's retrieved images
 
@@ -69,8 +70,8 @@ def classify_studies(classifier, archive: Archive, studies: list[Study], out: st
             prepared = classifier.prepare(case.path, allow_poor_registration=force)
             row, result = finish_case(classifier, case, prepared, out, cam_class=cam_class,
                                       tta=tta, overlay=overlay, dicom=True)
-            archive.store(study.uid, [out / f"{case.name}_report_sr.dcm",
-                                      out / f"{case.name}_heatmap_pm.dcm"])
+            archive.store(study.uid, [out / name.format(case=case.name)
+                                      for name in FILE_NAMES.values()])
             row |= {"source": source, "seconds": round(time.perf_counter() - start, 3)}
             if echo:
                 print(result.table(), file=sys.stderr)

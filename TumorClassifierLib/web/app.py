@@ -27,8 +27,9 @@ from ..heatmap_peak import peak_world
 from ..manifest import case_name
 from ..mrml_bridge import HEATMAP_THRESHOLD, show_result
 from ..result import ClassificationResult
+from ..worker.protocol import Progress
 from .access import Access
-from .session import Outcome, Progress, ViewerSession
+from .session import Outcome, ViewerSession
 
 POLL_SECONDS = 0.1
 DOWNLOADS = (("heatmap", "Heatmap (NIfTI)", "application/gzip"),

@@ -15,13 +15,7 @@ from ..settings import UPLOAD_LIMIT_MB
 from ..volume import READABLE_SUFFIXES, read_sitk_image
 from ..worker.jobs import Job, JobRunner, JobStatus
 from ..worker.process import WorkerProcess
-from ..worker.protocol import ClassifyRequest, Result
-
-
-@dataclass
-class Progress:
-    fraction: float = 0.0
-    stage: str = ""
+from ..worker.protocol import ClassifyRequest, Progress, Result
 
 
 @dataclass
@@ -99,7 +93,7 @@ class ViewerSession:
         self.jobs.pump()
         job = self.job
         if not job.finished:
-            return Progress(job.progress.fraction, job.progress.stage) if job.progress else None
+            return job.progress  # the worker's own Progress: stage, fraction, message
         self.job = None
         if job.status is JobStatus.DONE:
             return Outcome(job.reply)
